@@ -1,0 +1,135 @@
+"""Tic-tac-toe: two players, nine actions (cells 0..8, row by row), +1/-1 at a win, 0/0 at a draw.
+
+Ships a perfect minimax opponent (solved once, by memoised search over all reachable positions) and
+a uniformly random one.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from muzero.config import Config
+from muzero.game import Game, RandomPlayer
+
+EMPTY = 0
+LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
+SYMBOLS = {EMPTY: ".", 1: "X", 2: "O"}
+
+
+def winner(board: tuple[int, ...]) -> int | None:
+    """The player (0 or 1) who owns a full line, or None. Cells hold 0 (empty) or player + 1."""
+    for a, b, c in LINES:
+        if board[a] != EMPTY and board[a] == board[b] == board[c]:
+            return board[a] - 1
+    return None
+
+
+class TicTacToe(Game):
+    num_players = 2
+    num_actions = 9
+    observation_shape = (3, 3, 3)
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._board = [EMPTY] * 9
+        self._player = 0
+        self._winner: int | None = None
+
+    @property
+    def board(self) -> tuple[int, ...]:
+        """Cells 0..8, each EMPTY or the owning player + 1."""
+        return tuple(self._board)
+
+    def legal_actions(self) -> np.ndarray:
+        if self.terminal():
+            return np.zeros(9, dtype=bool)
+        return np.array([cell == EMPTY for cell in self._board])
+
+    def to_play(self) -> int:
+        return self._player
+
+    def terminal(self) -> bool:
+        return self._winner is not None or EMPTY not in self._board
+
+    def observation(self) -> np.ndarray:
+        """Planes [3, 3, 3]: X stones, O stones, and a plane of the player to move (0 or 1)."""
+        board = np.array(self._board).reshape(3, 3)
+        return np.stack([board == 1, board == 2, np.full((3, 3), self._player)],
+                        axis=-1).astype(np.float32)
+
+    def render(self) -> str:
+        rows = [" ".join(SYMBOLS[cell] for cell in self._board[row * 3:row * 3 + 3])
+                for row in range(3)]
+        status = (f"{SYMBOLS[self._winner + 1]} wins" if self._winner is not None
+                  else "draw" if self.terminal() else f"{SYMBOLS[self._player + 1]} to play")
+        return "\n".join(rows + [status])
+
+    def _apply(self, action: int) -> np.ndarray:
+        self._board[action] = self._player + 1
+        self._winner = winner(self.board)
+        rewards = np.zeros(2, dtype=np.float32)
+        if self._winner is not None:
+            rewards[self._winner] = 1.0
+            rewards[1 - self._winner] = -1.0
+        self._player = 1 - self._player
+        return rewards
+
+
+@cache
+def minimax_values(board: tuple[int, ...]) -> tuple[int, ...]:
+    """Game value (+1 win, 0 draw, -1 loss) of each action for the player to move; -2 if illegal.
+
+    The player to move is derived from the stone count (X always starts).
+    """
+    player = 0 if board.count(1) == board.count(2) else 1
+    values = []
+    for action in range(9):
+        if board[action] != EMPTY or winner(board) is not None:
+            values.append(-2)
+            continue
+        child = board[:action] + (player + 1,) + board[action + 1:]
+        if winner(child) is not None:
+            values.append(1)
+        elif EMPTY not in child:
+            values.append(0)
+        else:
+            values.append(-max(minimax_values(child)))
+    return tuple(values)
+
+
+def minimax_value(board: tuple[int, ...]) -> int:
+    """Value of the position for the player to move under perfect play."""
+    return max(minimax_values(board))
+
+
+class MinimaxPlayer:
+    """Perfect play: a move of the best game value, ties broken at random for variety."""
+
+    def __init__(self, config: Config, rng: np.random.Generator):
+        self._rng = rng
+
+    def select_action(self, game: TicTacToe) -> int:
+        values = np.array(minimax_values(game.board))
+        return int(self._rng.choice(np.flatnonzero(values == values.max())))
+
+
+OPPONENTS = {
+    "minimax": MinimaxPlayer,
+    "random": lambda config, rng: RandomPlayer(rng),
+}
+
+
+def make_config() -> Config:
+    return Config(game="tictactoe", network="resnet", channels=32, num_blocks=2,
+                  num_simulations=50, discount=1.0, freezing_moves=4, root_dirichlet_alpha=0.3,
+                  num_steps=2000, num_games=2000)
+
+
+def make_game(config: Config, rng: np.random.Generator) -> TicTacToe:
+    if config.game_options:
+        raise ValueError(f"tictactoe takes no game options, got {sorted(config.game_options)}")
+    return TicTacToe()

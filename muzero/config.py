@@ -1,0 +1,187 @@
+"""One frozen dataclass of hyper-parameters, validated at construction and saved as JSON.
+
+Every field is described once, here: its default (the paper's value where the paper gives one), a
+help line and a check. The command line is built from these fields, so a new hyper-parameter is one
+line in this file and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Check = Callable[[Any], "str | None"]
+
+
+class ConfigError(ValueError):
+    """A hyper-parameter has a bad value; the message names the field."""
+
+
+def _at_least(low: float) -> Check:
+    return lambda value: None if value >= low else f"must be >= {low}"
+
+
+def _between(low: float, high: float) -> Check:
+    return lambda value: None if low <= value <= high else f"must be in [{low}, {high}]"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _json_object(value: dict) -> str | None:
+    if not all(isinstance(key, str) for key in value):
+        return "keys must be strings"
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        return f"must be JSON-serialisable ({error})"
+    return None
+
+
+def _param(default: Any, help: str, check: Check | None = None, flag: str | None = None) -> Any:
+    """Declare a field: default, one help line, an optional check and an optional CLI flag name."""
+    metadata = {"help": help, "check": check, "flag": flag}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every hyper-parameter of a run. Build one with a game's `make_config()` and `replace()`."""
+
+    # --- what is played ---
+    game: str = _param("", "game name (games/NAME.py) or module path of a game", _non_empty)
+    seed: int = _param(0, "seed for every random generator of the run", _at_least(0))
+    game_options: dict = _param({}, "game-specific options as a JSON object", _json_object)
+
+    # --- network ---
+    network: str = _param("resnet", "network family: resnet (board planes) or mlp (vectors)",
+                          _one_of("resnet", "mlp"))
+    channels: int = _param(32, "resnet: channels of the residual tower", _at_least(1))
+    num_blocks: int = _param(2, "resnet: residual blocks in each tower", _at_least(0))
+    hidden_size: int = _param(64, "mlp: width of the hidden state and of every layer", _at_least(1))
+    mlp_layers: int = _param(2, "mlp: hidden layers in each function", _at_least(1))
+    scalar_support_size: int = _param(
+        0, "0: values and rewards are scalars trained with MSE; K > 0: categorical support of "
+        "2K+1 atoms over h(x), trained with cross-entropy", _at_least(0))
+
+    # --- search (MuZero paper, appendix B and pseudocode) ---
+    num_simulations: int = _param(50, "MCTS simulations per move", _at_least(1))
+    discount: float = _param(1.0, "reward discount per move", _between(0.0, 1.0))
+    selection_rule: str = _param(
+        "ucb", "ucb: Q + P*sqrt(2*N)/(1+n); puct: the paper's rule with pb_c_init and pb_c_base",
+        _one_of("ucb", "puct"))
+    pb_c_init: float = _param(1.25, "pUCT c1 (paper: 1.25)", _positive)
+    pb_c_base: float = _param(19652.0, "pUCT c2 (paper: 19652)", _positive)
+    root_dirichlet_alpha: float = _param(0.3, "Dirichlet noise alpha at the root (paper: 0.3 for "
+                                         "chess, 0.25 for Atari)", _positive)
+    root_exploration_fraction: float = _param(0.25, "share of Dirichlet noise in the root prior",
+                                              _between(0.0, 1.0))
+    freezing_moves: int = _param(30, "moves per game sampled from visit counts before the agent "
+                                 "plays the most visited move", _at_least(0))
+    temperature: float = _param(1.0, "visit-count temperature while sampling", _positive)
+
+    # --- self-play and inference ---
+    num_envs: int = _param(64, "game slots played in lockstep by self-play", _at_least(1),
+                           flag="--envs")
+    num_actors: int = _param(1, "self-play threads sharing one inference queue", _at_least(1))
+    inference_batch_size: int = _param(256, "largest batch the inference queue merges",
+                                       _at_least(1))
+    inference_wait_ms: float = _param(2.0, "longest the inference queue waits to fill a batch",
+                                      _at_least(0.0))
+
+    # --- run length ---
+    num_steps: int = _param(2000, "training steps of the run", _at_least(0))
+    num_games: int = _param(2000, "self-play games of the run", _at_least(0))
+    num_eval_games: int = _param(100, "evaluation games against each opponent", _at_least(0))
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            _check_type(field.name, value, hints[field.name])
+            check = field.metadata["check"]
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(f"config field '{field.name}' {problem}, got {value!r}")
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed, validated like a new config."""
+        unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"config is not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config JSON must be an object of field: value")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        unknown = sorted(set(data) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def _check_type(name: str, value: Any, expected: Any) -> None:
+    """Reject wrong types by name: an int for a float is fine, a bool for an int is not."""
+    if expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"config field '{name}' must be finite, got {value!r}")
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        type_name = getattr(expected, "__name__", str(expected))
+        raise ConfigError(f"config field '{name}' must be of type {type_name}, got {value!r}")
+
+
+def _flag(field: dataclasses.Field) -> str:
+    return field.metadata["flag"] or "--" + field.name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Add one optional flag per config field (but `exclude`); a flag left out keeps the default."""
+    hints = typing.get_type_hints(Config)
+    group = parser.add_argument_group("hyper-parameters (defaults come from the game)")
+    for field in dataclasses.fields(Config):
+        if field.name in exclude:
+            continue
+        kind = hints[field.name]
+        parse = json.loads if kind is dict else kind
+        group.add_argument(_flag(field), dest=field.name, type=parse, default=argparse.SUPPRESS,
+                           metavar="JSON" if kind is dict else kind.__name__.upper(),
+                           help=field.metadata["help"])
+
+
+def config_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The config fields the user set on the command line."""
+    names = {field.name for field in dataclasses.fields(Config)}
+    return {name: value for name, value in vars(arguments).items() if name in names}

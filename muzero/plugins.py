@@ -1,0 +1,73 @@
+"""Finding games: `--game NAME` loads `games/NAME.py`; a dotted name loads the user's own module.
+
+A game module is one file that defines
+- `make_config() -> Config`: the game's default hyper-parameters;
+- `make_game(config, rng) -> Game`: a fresh environment using `config.game_options` and `rng`;
+and may define
+- `OPPONENTS: dict[str, Callable[[Config, np.random.Generator], Player]]`: reference players;
+- `reference_value(config) -> float`: the best achievable expected return, where it is known.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from muzero.config import Config
+from muzero.game import Game, Player
+
+BUILT_IN_PACKAGE = "games"
+
+
+class UnknownGameError(LookupError):
+    """The game name does not name a built-in game or an importable game module."""
+
+
+@dataclass(frozen=True)
+class GamePlugin:
+    """What one game module provides, checked once when it is loaded."""
+
+    name: str
+    make_config: Callable[[], Config]
+    make_game: Callable[[Config, np.random.Generator], Game]
+    opponents: Mapping[str, Callable[[Config, np.random.Generator], Player]]
+    reference_value: Callable[[Config], float] | None
+
+
+def available_games() -> list[str]:
+    """Names of the built-in games, for error messages and `--help`."""
+    package = importlib.import_module(BUILT_IN_PACKAGE)
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__)
+                  if not info.name.startswith("_"))
+
+
+def load_game(name: str) -> GamePlugin:
+    """Load a built-in game by name, or any importable module by dotted path."""
+    module_name = name if "." in name else f"{BUILT_IN_PACKAGE}.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise UnknownGameError(
+                f"unknown game {name!r}: no module {module_name!r}. Available games: "
+                f"{', '.join(available_games())}; or give the dotted path of your own game module"
+            ) from None
+        raise
+    missing_names = [attr for attr in ("make_config", "make_game") if not callable(
+        getattr(module, attr, None))]
+    if missing_names:
+        raise UnknownGameError(
+            f"module {module_name!r} is not a game: it lacks {', '.join(missing_names)} "
+            f"(see muzero/plugins.py for what a game module defines)")
+    return GamePlugin(
+        name=name,
+        make_config=module.make_config,
+        make_game=module.make_game,
+        opponents=dict(getattr(module, "OPPONENTS", {})),
+        reference_value=getattr(module, "reference_value", None),
+    )

@@ -1,0 +1,62 @@
+import pytest
+
+from games.tictactoe import make_config
+from muzero.__main__ import main
+from muzero.commands import NOT_AVAILABLE_EXIT_CODE
+from muzero.play import play_in_terminal
+from muzero.plugins import load_game
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["server", "--help"], ["selfplay", "--help"],
+                                  ["train", "--help"], ["evaluate", "--help"], ["play", "--help"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_unknown_game_exits_with_the_list(capsys):
+    assert main(["--game", "chess", "--synchronous"]) == 2
+    assert "available games: onearmbandit, tictactoe" in capsys.readouterr().err.lower()
+
+
+def test_bad_hyper_parameter_exits_naming_it(capsys):
+    assert main(["--game", "tictactoe", "--synchronous", "--num-simulations", "0"]) == 2
+    assert "'num_simulations'" in capsys.readouterr().err
+
+
+def test_missing_mode_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--game", "tictactoe"])
+    assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["--game", "tictactoe", "--synchronous", "--envs", "64"],
+    ["server"],
+    ["selfplay", "--game", "tictactoe"],
+    ["train", "--game", "onearmbandit"],
+    ["evaluate", "--game", "tictactoe", "--checkpoint", "x.weights.h5"],
+])
+def test_commands_not_built_yet_say_so_and_fail(argv, capsys):
+    assert main(argv) == NOT_AVAILABLE_EXIT_CODE
+    assert "not available yet" in capsys.readouterr().err
+
+
+def test_play_against_minimax_in_the_terminal():
+    typed = iter(["oops", "4", "4", "0", "8", "2", "6", "1", "3", "5", "7"])
+    shown = []
+    config = make_config().replace(seed=5)
+    totals = play_in_terminal(load_game("tictactoe"), config, "minimax", 0,
+                              read=lambda prompt: next(typed), write=shown.append)
+    assert totals[0] <= 0  # nobody beats minimax
+    assert "not a number: 'oops'" in shown
+    assert any("minimax plays" in line for line in shown)
+
+
+def test_play_rejects_unknown_opponent_and_seat():
+    with pytest.raises(ValueError, match="unknown opponent 'god'.*minimax, random"):
+        play_in_terminal(load_game("tictactoe"), make_config(), "god", 0)
+    with pytest.raises(ValueError, match="seat 2 is out of range"):
+        play_in_terminal(load_game("tictactoe"), make_config(), "random", 2)

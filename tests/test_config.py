@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from games.tictactoe import make_config
+from muzero.config import Config, ConfigError
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("num_simulations", 0, "must be >= 1"),
+    ("discount", 1.5, r"must be in \[0.0, 1.0\]"),
+    ("selection_rule", "greedy", "must be one of ucb, puct"),
+    ("network", "transformer", "must be one of resnet, mlp"),
+    ("root_exploration_fraction", -0.1, r"must be in \[0.0, 1.0\]"),
+    ("pb_c_base", 0.0, "must be > 0"),
+    ("temperature", float("nan"), "must be finite"),
+    ("num_envs", 2.5, "must be of type int"),
+    ("num_envs", True, "must be of type int"),
+    ("seed", "1", "must be of type int"),
+    ("game", " ", "must not be empty"),
+    ("game_options", {1: 2}, "keys must be strings"),
+    ("game_options", {"f": object()}, "must be JSON-serialisable"),
+])
+def test_bad_values_fail_naming_the_field(field, value, message):
+    with pytest.raises(ConfigError, match=f"'{field}' {message}"):
+        make_config().replace(**{field: value})
+
+
+def test_ints_are_accepted_for_float_fields():
+    assert make_config().replace(discount=1).discount == 1
+
+
+def test_unknown_fields_are_rejected():
+    with pytest.raises(ConfigError, match="unknown config field.*learning_rat"):
+        make_config().replace(learning_rat=0.1)
+    with pytest.raises(ConfigError, match="unknown config field.*colour"):
+        Config.from_dict({"game": "tictactoe", "colour": "red"})
+
+
+def test_json_round_trip_is_exact():
+    config = make_config().replace(discount=0.997, game_options={"a": [1, 2], "b": None},
+                                   selection_rule="puct", num_envs=7)
+    assert Config.from_json(config.to_json()) == config
+
+
+def test_bad_json_is_reported():
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Config.from_json("{nope")
+    with pytest.raises(ConfigError, match="must be an object"):
+        Config.from_json(json.dumps([1, 2]))
+    with pytest.raises(ConfigError, match="'num_simulations'"):
+        Config.from_json(json.dumps({"game": "x", "num_simulations": -3}))
+
+
+def test_config_is_immutable():
+    with pytest.raises(AttributeError):
+        make_config().discount = 0.5

@@ -1,0 +1,146 @@
+from fractions import Fraction
+from math import factorial
+
+import numpy as np
+import pytest
+
+from games.onearmbandit import (
+    RISKY,
+    SAFE,
+    BayesOptimalPlayer,
+    bayes_optimal_value,
+    make_config,
+    make_game,
+    reference_value,
+)
+from muzero.config import Config
+from muzero.game import GameOverError, IllegalActionError
+
+
+def bandit(**options):
+    config = make_config()
+    config = config.replace(game_options={**config.game_options, **options})
+    return make_game(config, np.random.default_rng(0)), config
+
+
+def test_safe_arm_pays_safe_reward_and_episode_lasts_horizon():
+    game, _ = bandit(horizon=5, safe_reward=0.5)
+    rewards = [game.step(SAFE) for _ in range(5)]
+    assert all(r.shape == (1,) and r.dtype == np.float32 and r[0] == 0.5 for r in rewards)
+    assert game.terminal() and not game.legal_actions().any()
+    with pytest.raises(GameOverError):
+        game.step(SAFE)
+
+
+@pytest.mark.parametrize("x, expected", [(1.0, 1.0), (0.0, 0.0)])
+def test_risky_arm_with_fixed_probability(x, expected):
+    game, _ = bandit(success_probability=x)
+    assert all(game.step(RISKY)[0] == expected for _ in range(20))
+
+
+def test_risky_arm_frequency_matches_hidden_probability():
+    game, _ = bandit(horizon=4000, success_probability=0.3)
+    wins = sum(game.step(RISKY)[0] for _ in range(4000))
+    assert abs(wins / 4000 - 0.3) < 0.03
+
+
+def test_observation_encodes_history_counts():
+    game, _ = bandit(horizon=10, success_probability=1.0)
+    np.testing.assert_array_equal(game.observation(), [0, 0, 0])
+    game.step(RISKY)
+    game.step(RISKY)
+    game.step(SAFE)
+    obs = game.observation()
+    assert obs.dtype == np.float32 and obs.shape == (3,)
+    np.testing.assert_allclose(obs, [0.2, 0.0, 0.1])
+    assert game.to_play() == 0
+
+
+def test_hidden_probability_is_redrawn_each_episode():
+    game, _ = bandit()
+    draws = set()
+    for _ in range(5):
+        game.reset()
+        draws.add(game.success_probability)
+    assert len(draws) == 5 and all(0 <= x <= 1 for x in draws)
+
+
+@pytest.mark.parametrize("action", [2, -1, 0.5])
+def test_bad_actions_raise(action):
+    game, _ = bandit()
+    with pytest.raises(IllegalActionError):
+        game.step(action)
+
+
+@pytest.mark.parametrize("options, field", [({"horizon": 0}, "horizon"),
+                                            ({"safe_reward": 2.0}, "safe_reward"),
+                                            ({"success_probability": 1.5}, "success_probability"),
+                                            ({"colour": "red"}, "colour")])
+def test_bad_game_options_name_the_option(options, field):
+    with pytest.raises(ValueError, match=field):
+        bandit(**options)
+
+
+def _success_probability(successes, failures):
+    """P(next risky pull pays | history) = E[X^(s+1) (1-X)^f] / E[X^s (1-X)^f] under U(0, 1)."""
+    def beta(a, b):
+        return Fraction(factorial(a - 1) * factorial(b - 1), factorial(a + b - 1))
+    return beta(successes + 2, failures + 1) / beta(successes + 1, failures + 1)
+
+
+def _brute_force_value(horizon, safe_reward, history=()):
+    """Expectimax over every full history of (arm, outcome), with exact fractions."""
+    if len(history) == horizon:
+        return Fraction(0)
+    safe = safe_reward + _brute_force_value(horizon, safe_reward, history + ((SAFE, 0),))
+    successes = sum(1 for arm, won in history if arm == RISKY and won)
+    failures = sum(1 for arm, won in history if arm == RISKY and not won)
+    p = _success_probability(successes, failures)
+    risky = (p * (1 + _brute_force_value(horizon, safe_reward, history + ((RISKY, 1),)))
+             + (1 - p) * _brute_force_value(horizon, safe_reward, history + ((RISKY, 0),)))
+    return max(safe, risky)
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("safe_reward", [Fraction(1, 2), Fraction(3, 5)])
+def test_dynamic_programming_value_matches_brute_force(horizon, safe_reward):
+    exact = _brute_force_value(horizon, safe_reward)
+    computed = bayes_optimal_value(horizon, float(safe_reward))
+    assert computed == pytest.approx(float(exact), abs=1e-12)
+
+
+def test_bayes_value_for_the_classic_setting():
+    assert bayes_optimal_value(20, 0.5) == pytest.approx(11.912, abs=1e-3)
+    assert reference_value(make_config()) == pytest.approx(11.912, abs=1e-3)
+    assert bayes_optimal_value(20, 0.5) > 10.0  # better than always pulling the safe arm
+
+
+def _mean_return(config, episodes, seed):
+    rng = np.random.default_rng(seed)
+    game = make_game(config, rng)
+    player = BayesOptimalPlayer(config, rng)
+    returns = []
+    for _ in range(episodes):
+        game.reset()
+        total = 0.0
+        while not game.terminal():
+            total += game.step(player.select_action(game))[0]
+        returns.append(total)
+    return np.mean(returns), np.std(returns) / np.sqrt(episodes)
+
+
+def test_bayes_player_achieves_the_dp_value_in_play():
+    mean, stderr = _mean_return(make_config(), 4000, seed=1)
+    assert abs(mean - bayes_optimal_value()) < 4 * stderr
+
+
+@pytest.mark.parametrize("x", [0.2, 0.8])
+def test_reference_value_with_fixed_probability_matches_play(x):
+    config = make_config()
+    config = config.replace(game_options={**config.game_options, "success_probability": x})
+    mean, stderr = _mean_return(config, 3000, seed=2)
+    assert abs(mean - reference_value(config)) < 4 * stderr + 1e-9
+
+
+def test_bandit_config_is_a_valid_config():
+    assert isinstance(make_config(), Config) and make_config().network == "mlp"
