@@ -1,0 +1,167 @@
+"""The same search in plain Python, one node object at a time, written to be read.
+
+It is the specification the Numba kernels are tested against (same decisions, same floating-point
+operations in the same order) and the baseline their speed is measured against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from muzero.search.batched import SearchTree
+from muzero.search.tree import RULE_UCB, SearchSettings
+
+
+def softmax(logits: list[float]) -> list[float]:
+    top = max(logits)
+    exps = [math.exp(x - top) for x in logits]
+    total = 0.0
+    for e in exps:
+        total += e
+    return [e * (1.0 / total) for e in exps]
+
+
+class Node:
+    def __init__(self, index: int, to_play: int, reward: list[float], priors: dict[int, float],
+                 parent: Node | None):
+        self.index = index  # numbering of tree.py: root 0, the node made at simulation i is i + 1
+        self.to_play = to_play
+        self.reward = reward  # every player's reward on the edge into this node
+        self.priors = priors  # action -> prior, legal actions only
+        self.parent = parent
+        self.children: dict[int, Node] = {}
+        self.visit_count = 0
+        self.value_sum = [0.0] * len(reward)
+
+    def q(self, player: int, discount: float) -> float:
+        """Reward into this node plus the discounted mean return, for `player`."""
+        return self.reward[player] + discount * (self.value_sum[player] / self.visit_count)
+
+
+class MinMax:
+    def __init__(self):
+        self.low, self.high = math.inf, -math.inf
+
+    def update(self, q: float) -> None:
+        self.low, self.high = min(self.low, q), max(self.high, q)
+
+    def normalise(self, q: float) -> float:
+        """Map Q into [0, 1] once the tree has seen two different values (multiplying by the
+        reciprocal of the range, as the kernel does)."""
+        return (q - self.low) * (1.0 / (self.high - self.low)) if self.high > self.low else q
+
+
+class ReferenceTree(SearchTree):
+    """Plain-Python implementation of `SearchTree`."""
+
+    def __init__(self, batch_size: int, num_actions: int, num_players: int,
+                 settings: SearchSettings):
+        super().__init__(batch_size, num_actions, num_players, settings)
+        self.roots: list[Node] = []
+        self.stats: list[MinMax] = []
+        self._pending: list[tuple[Node, int]] = []
+
+    def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
+        self.roots, self.stats = [], []
+        for b in range(self.batch_size):
+            actions = [a for a in range(self.num_actions) if legal[b, a]]
+            priors = dict(zip(actions, softmax([float(policy_logits[b, a]) for a in actions])))
+            if fraction > 0.0:
+                noise_total = 0.0
+                for a in actions:
+                    noise_total += noise[b, a]
+                for a in actions:
+                    share = noise[b, a] / noise_total
+                    priors[a] = (1.0 - fraction) * priors[a] + fraction * share
+            root = Node(0, int(to_play[b]), [0.0] * self.num_players, priors, None)
+            root.visit_count = 1
+            root.value_sum = [float(v) for v in value[b]]
+            self.roots.append(root)
+            self.stats.append(MinMax())
+
+    def _score(self, node: Node, action: int, stats: MinMax) -> float:
+        s = self.settings
+        parent_visits = float(node.visit_count)
+        if s.rule == RULE_UCB:
+            scale = math.sqrt(2.0 * parent_visits)
+        else:
+            scale = math.sqrt(parent_visits) * (
+                s.pb_c_init + math.log((parent_visits + s.pb_c_base + 1.0) / s.pb_c_base))
+        child = node.children.get(action)
+        q, child_visits = 0.0, 0
+        if child is not None:
+            child_visits = child.visit_count
+            q = stats.normalise(child.q(node.to_play, s.discount))
+        return q + node.priors[action] * scale * (1.0 / (1.0 + child_visits))
+
+    def _select(self):
+        self._pending = []
+        for root, stats in zip(self.roots, self.stats):
+            node = root
+            while True:
+                scores = {a: self._score(node, a, stats) for a in sorted(node.priors)}
+                action = max(scores, key=lambda a: (scores[a], -a))
+                if action not in node.children:
+                    break
+                node = node.children[action]
+            self._pending.append((node, action))
+        return (np.array([node.index for node, _ in self._pending], dtype=np.int32),
+                np.array([action for _, action in self._pending], dtype=np.int32))
+
+    def _expand_and_backup(self, reward, value, to_play, policy_logits):
+        for b, ((parent, action), stats) in enumerate(zip(self._pending, self.stats)):
+            priors = dict(enumerate(softmax([float(x) for x in policy_logits[b]])))
+            leaf = Node(self.simulation + 1, int(to_play[b]), [float(r) for r in reward[b]],
+                        priors, parent)
+            parent.children[action] = leaf
+            for p in range(self.num_players):
+                node, g = leaf, float(value[b, p])
+                while node is not None:
+                    node.value_sum[p] += g
+                    g = node.reward[p] + self.settings.discount * g
+                    node = node.parent
+            node = leaf
+            while node is not None:
+                node.visit_count += 1
+                if node.parent is not None:
+                    stats.update(node.q(node.parent.to_play, self.settings.discount))
+                node = node.parent
+
+    def _root_counts(self, root: Node) -> list[int]:
+        return [root.children[a].visit_count if a in root.children else 0
+                for a in range(self.num_actions)]
+
+    def root_policy(self) -> np.ndarray:
+        policy = np.zeros((self.batch_size, self.num_actions), dtype=np.float32)
+        for b, root in enumerate(self.roots):
+            counts = self._root_counts(root)
+            total = sum(counts)
+            policy[b] = [c / total for c in counts]
+        return policy
+
+    def root_values(self) -> np.ndarray:
+        return np.array([[v / root.visit_count for v in root.value_sum] for root in self.roots],
+                        dtype=np.float32)
+
+    def _choose_actions(self, move_number, uniforms):
+        s = self.settings
+        actions = np.zeros(self.batch_size, dtype=np.int32)
+        for b, root in enumerate(self.roots):
+            counts = self._root_counts(root)
+            most = max(counts)
+            best = counts.index(most)
+            if move_number[b] >= s.freezing_moves:
+                actions[b] = best
+                continue
+            weights = [(c / most) ** (1.0 / s.temperature) if c > 0 else 0.0 for c in counts]
+            threshold, cumulative = uniforms[b] * sum(weights), 0.0
+            actions[b] = best
+            for a, w in enumerate(weights):
+                if w > 0.0:
+                    cumulative += w
+                    if threshold < cumulative:
+                        actions[b] = a
+                        break
+        return actions

@@ -1,0 +1,95 @@
+"""The search tree as a struct of preallocated arrays, and the settings every search shares.
+
+Per-edge copies of each child's visit count and Q (written during backup) keep selection on a few
+contiguous rows of a node instead of a scattered read of every child.
+
+B trees are searched at once; each has room for `num_simulations + 1` nodes. The root is node 0 and
+the node expanded at simulation i (counting from 0) gets index i + 1 in every tree, so a node index
+is also the slot of its hidden state. Arrays are allocated once and reused for every move: a node's
+row is (re)initialised when the node is created, so nothing needs clearing between moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from muzero.config import Config
+
+ROOT = 0
+NO_PARENT = -1  # parent of the root
+NO_ACTION = -1  # action leading to the root
+UNEXPANDED = -1  # children[b, n, a]: legal edge whose child has no node yet
+ILLEGAL = -2  # children[b, ROOT, a]: the environment forbids this action at the root
+
+RULE_UCB = 0  # Q_norm + P * sqrt(2 * N_parent) / (1 + N_child)
+RULE_PUCT = 1  # Q_norm + P * sqrt(N_parent) / (1 + N_child) * (c1 + log((N_parent + c2 + 1) / c2))
+RULES = {"ucb": RULE_UCB, "puct": RULE_PUCT}
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a search needs from the config, as plain numbers (kernels never see the config)."""
+
+    num_simulations: int
+    discount: float
+    rule: int
+    pb_c_init: float
+    pb_c_base: float
+    dirichlet_alpha: float
+    exploration_fraction: float
+    freezing_moves: int
+    temperature: float
+
+    @classmethod
+    def from_config(cls, config: Config, add_noise: bool = True) -> SearchSettings:
+        """Self-play settings; `add_noise=False` for evaluation (no Dirichlet noise at the root)."""
+        return cls(
+            num_simulations=config.num_simulations,
+            discount=config.discount,
+            rule=RULES[config.selection_rule],
+            pb_c_init=config.pb_c_init,
+            pb_c_base=config.pb_c_base,
+            dirichlet_alpha=config.root_dirichlet_alpha,
+            exploration_fraction=config.root_exploration_fraction if add_noise else 0.0,
+            freezing_moves=config.freezing_moves,
+            temperature=config.temperature,
+        )
+
+
+@dataclass(frozen=True)
+class TreeArrays:
+    """B trees of N = num_simulations + 1 nodes, A actions and P players."""
+
+    children: np.ndarray  # [B, N, A] int32: child node, UNEXPANDED or ILLEGAL
+    edge_visits: np.ndarray  # [B, N, A] int32: visit_count of each child (0 if none)
+    edge_q: np.ndarray  # [B, N, A] float64: each child's Q for the player who moves at the node
+    visit_count: np.ndarray  # [B, N] int32
+    value_sum: np.ndarray  # [B, N, P] float64: sum of backed-up returns, one per player
+    reward: np.ndarray  # [B, N, P] float64: reward of every player on the edge into the node
+    prior: np.ndarray  # [B, N, A] float64
+    to_play: np.ndarray  # [B, N] int32: player who chooses the action at the node
+    parent: np.ndarray  # [B, N] int32: NO_PARENT for the root
+    action_from_parent: np.ndarray  # [B, N] int32: NO_ACTION for the root
+    min_q: np.ndarray  # [B] float64: smallest Q seen in the tree, for normalisation
+    max_q: np.ndarray  # [B] float64
+
+    @classmethod
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int,
+                 num_players: int) -> TreeArrays:
+        shape = (batch_size, num_nodes)
+        return cls(
+            children=np.full(shape + (num_actions,), UNEXPANDED, dtype=np.int32),
+            edge_visits=np.zeros(shape + (num_actions,), dtype=np.int32),
+            edge_q=np.zeros(shape + (num_actions,), dtype=np.float64),
+            visit_count=np.zeros(shape, dtype=np.int32),
+            value_sum=np.zeros(shape + (num_players,), dtype=np.float64),
+            reward=np.zeros(shape + (num_players,), dtype=np.float64),
+            prior=np.zeros(shape + (num_actions,), dtype=np.float64),
+            to_play=np.zeros(shape, dtype=np.int32),
+            parent=np.full(shape, NO_PARENT, dtype=np.int32),
+            action_from_parent=np.full(shape, NO_ACTION, dtype=np.int32),
+            min_q=np.full(batch_size, np.inf),
+            max_q=np.full(batch_size, -np.inf),
+        )
