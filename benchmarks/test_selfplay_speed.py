@@ -1,0 +1,126 @@
+"""Self-play throughput for tic-tac-toe with the default network, and where the time goes.
+
+Positions/s at --envs 1, 16, 64, 256 (one actor), the same with two actor threads sharing the
+inference queue at 64, the inference-only bound (the same network calls on random inputs, back to
+back), peak RSS at --envs 256 and memory over 1000 games.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from muzero.batching.inference import inference_for_game
+from muzero.batching.selfplay import VectorisedSelfPlay, play_games
+from muzero.plugins import load_game
+
+PLUGIN = load_game("tictactoe")
+CONFIG = PLUGIN.make_config()
+MOVES = {1: 20, 16: 10, 64: 6, 256: 3}
+
+
+@pytest.fixture(scope="module")
+def inference():
+    model = inference_for_game(PLUGIN, CONFIG)
+    model.warm_up()
+    return model
+
+
+@pytest.mark.parametrize("envs", [1, 16, 64, 256])
+def test_selfplay_throughput(benchmark, record, inference, envs):
+    actor = VectorisedSelfPlay(PLUGIN, CONFIG, inference, envs, np.random.default_rng(0))
+    actor.step()  # warm-up: Numba kernels loaded, buffers allocated
+
+    def play_moves():
+        for _ in range(MOVES[envs]):
+            actor.step()
+
+    actor.stopwatch.reset()
+    benchmark.pedantic(play_moves, rounds=3, iterations=1)
+    seconds = benchmark.stats.stats.mean / MOVES[envs]
+    record(f"selfplay envs={envs} positions/s", envs / seconds, benchmark)
+    shares = actor.stopwatch.shares()
+    for phase in ("network", "search", "hidden", "other"):
+        record(f"selfplay envs={envs} share {phase}", shares.get(phase, 0.0), benchmark)
+    record(f"selfplay envs={envs} share not network", 1.0 - shares["network"], benchmark)
+
+
+def test_selfplay_two_actor_threads(benchmark, record, inference):
+    config = CONFIG.replace(num_envs=64, num_actors=2)
+    play_games(PLUGIN, config, inference, num_games=64)  # warm-up
+    report = benchmark.pedantic(play_games, args=(PLUGIN, config, inference, 128), rounds=2,
+                                iterations=1)
+    record("selfplay envs=64 actors=2 positions/s", report.positions_per_second, benchmark)
+
+
+@pytest.mark.parametrize("envs", [1, 64, 256])
+def test_inference_only_bound(benchmark, record, inference, envs):
+    """1 initial + S recurrent calls per move on random inputs: the ceiling for self-play."""
+    rng = np.random.default_rng(0)
+    observations = rng.random((envs, 3, 3, 3)).astype(np.float32)
+    hidden = inference.initial_inference(observations).hidden
+    actions = rng.integers(0, 9, envs).astype(np.int32)
+
+    def one_move():
+        inference.initial_inference(observations)
+        for _ in range(CONFIG.num_simulations):
+            inference.recurrent_inference(hidden, actions)
+
+    benchmark.pedantic(one_move, rounds=3, iterations=1, warmup_rounds=1)
+    record(f"inference-only bound envs={envs} positions/s", envs / benchmark.stats.stats.mean,
+           benchmark)
+
+
+PEAK_RSS_SCRIPT = textwrap.dedent("""
+    import resource, numpy as np
+    from muzero.batching.inference import inference_for_game
+    from muzero.batching.selfplay import VectorisedSelfPlay
+    from muzero.plugins import load_game
+    plugin = load_game("tictactoe")
+    config = plugin.make_config()
+    model = inference_for_game(plugin, config)
+    actor = VectorisedSelfPlay(plugin, config, model, 256, np.random.default_rng(0))
+    games = actor.play(300)
+    print(len(games), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+""")
+
+
+def test_peak_rss_at_256_envs(benchmark, record):
+    """A fresh process plays 300 games at --envs 256; its peak resident set size."""
+    def run():
+        output = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT], check=True,
+                                capture_output=True, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+        return int(output.split()[-1]) / 1024
+
+    peak_mib = benchmark.pedantic(run, rounds=1, iterations=1)
+    record("selfplay envs=256 peak RSS (MiB)", peak_mib, benchmark)
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def test_memory_flat_over_1000_games(benchmark, record, inference):
+    actor = VectorisedSelfPlay(PLUGIN, CONFIG, inference, 64, np.random.default_rng(1))
+    samples = []
+
+    def play():
+        games = 0
+        while games < 1000:
+            games += len(actor.step())
+            samples.append((games, _resident_mib()))
+        return games
+
+    benchmark.pedantic(play, rounds=1, iterations=1)
+    after_100 = next(rss for games, rss in samples if games >= 100)
+    record("selfplay RSS after 100 games (MiB)", after_100, benchmark)
+    record("selfplay RSS after 1000 games (MiB)", samples[-1][1], benchmark)
+    assert samples[-1][1] - after_100 < 50, "memory grows with games played"

@@ -1,0 +1,55 @@
+"""A finished game as compact arrays: what self-play produces and the replay buffer will store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GameRecord:
+    """T moves of one game; row t describes the position before move t and the search there."""
+
+    observations: np.ndarray  # [T, *observation_shape] float32
+    actions: np.ndarray  # [T] int32
+    rewards: np.ndarray  # [T, P] float32: every player's reward for move t
+    to_play: np.ndarray  # [T] int32: who made move t
+    root_values: np.ndarray  # [T, P] float32: search value of the position, every player
+    policies: np.ndarray  # [T, A] float32: root visit shares
+
+    def __post_init__(self) -> None:
+        length = len(self.actions)
+        for name in ("observations", "rewards", "to_play", "root_values", "policies"):
+            if len(getattr(self, name)) != length:
+                raise ValueError(f"GameRecord.{name} has {len(getattr(self, name))} rows, "
+                                 f"actions has {length}")
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def total_rewards(self) -> np.ndarray:
+        """Undiscounted return of every player [P]."""
+        return self.rewards.sum(axis=0)
+
+
+class TrajectoryBuilder:
+    """Collects one game's rows as they are played, then stacks them into a `GameRecord`."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, observation: np.ndarray, action: int, rewards: np.ndarray, to_play: int,
+            root_value: np.ndarray, policy: np.ndarray) -> None:
+        self._rows.append((observation, action, rewards, to_play, root_value, policy))
+
+    def finish(self) -> GameRecord:
+        observations, actions, rewards, to_play, values, policies = zip(*self._rows)
+        self._rows = []
+        return GameRecord(np.stack(observations).astype(np.float32),
+                          np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
+                          np.array(to_play, np.int32), np.stack(values).astype(np.float32),
+                          np.stack(policies).astype(np.float32))
