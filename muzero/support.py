@@ -20,9 +20,15 @@ def scale(x: tf.Tensor) -> tf.Tensor:
 
 
 def unscale(y: tf.Tensor) -> tf.Tensor:
-    """The exact inverse of `scale`: solve eps u^2 ... for u = sqrt(|x| + 1)."""
+    """The exact inverse of `scale`.
+
+    With u = sqrt(|x| + 1), |y| = u - 1 + eps (u^2 - 1) is a quadratic in u. Its root
+    (sqrt(1 + 4 eps c) - 1) / (2 eps), with c = |y| + 1 + eps, is computed as
+    2c / (sqrt(1 + 4 eps c) + 1) to avoid cancellation in float32.
+    """
     y = tf.convert_to_tensor(y)
-    root = (tf.sqrt(1.0 + 4.0 * EPSILON * (tf.abs(y) + 1.0 + EPSILON)) - 1.0) / (2.0 * EPSILON)
+    c = tf.abs(y) + 1.0 + EPSILON
+    root = 2.0 * c / (tf.sqrt(1.0 + 4.0 * EPSILON * c) + 1.0)
     return tf.sign(y) * (tf.square(root) - 1.0)
 
 
