@@ -1,8 +1,9 @@
 """Self-play throughput for tic-tac-toe with the default network, and where the time goes.
 
-Positions/s at --envs 1, 16, 64, 256 (one actor), the same with two actor threads sharing the
-inference queue at 64, the inference-only bound (the same network calls on random inputs, back to
-back), peak RSS at --envs 256 and memory over 1000 games.
+Positions/s at --envs 1, 16, 64, 256 (one actor); thread configurations at --envs 64 (actor
+threads sharing the inference queue, queue workers, TF intra-op threads); the inference-only
+bound (the same network calls on random inputs, back to back); peak RSS at --envs 256; memory
+over 1000 games.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from muzero.batching.inference import inference_for_game
-from muzero.batching.selfplay import VectorisedSelfPlay, play_games
+from muzero.batching.selfplay import VectorisedSelfPlay
 from muzero.plugins import load_game
 
 PLUGIN = load_game("tictactoe")
@@ -51,12 +52,41 @@ def test_selfplay_throughput(benchmark, record, inference, envs):
     record(f"selfplay envs={envs} share not network", 1.0 - shares["network"], benchmark)
 
 
-def test_selfplay_two_actor_threads(benchmark, record, inference):
-    config = CONFIG.replace(num_envs=64, num_actors=2)
-    play_games(PLUGIN, config, inference, num_games=64)  # warm-up
-    report = benchmark.pedantic(play_games, args=(PLUGIN, config, inference, 128), rounds=2,
-                                iterations=1)
-    record("selfplay envs=64 actors=2 positions/s", report.positions_per_second, benchmark)
+CONFIGURATION_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np
+    from muzero.batching.inference import inference_for_game
+    from muzero.batching.selfplay import play_games
+    from muzero.plugins import load_game
+    from muzero.runtime import configure_tensorflow
+    plugin = load_game("tictactoe")
+    actors, workers, threads = (int(x) for x in sys.argv[1:4])
+    config = plugin.make_config().replace(num_envs=64, num_actors=actors,
+                                          inference_workers=workers, tf_threads=threads)
+    configure_tensorflow(config)
+    model = inference_for_game(plugin, config)
+    model.warm_up(64)
+    play_games(plugin, config, model, 64)
+    print(play_games(plugin, config, model, 320, seed=1).positions_per_second)
+""")
+
+
+@pytest.mark.parametrize("actors, workers, threads", [(1, 1, 0), (1, 1, 1), (2, 1, 0), (2, 1, 1),
+                                                      (2, 2, 1), (2, 2, 0)])
+def test_selfplay_thread_configurations(benchmark, record, actors, workers, threads):
+    """--envs 64 split over actor threads, queue workers and TF intra-op threads (0: per core).
+
+    Each configuration runs in a fresh process: TF's thread count is fixed at start-up.
+    """
+    def run():
+        output = subprocess.run(
+            [sys.executable, "-c", CONFIGURATION_SCRIPT, str(actors), str(workers), str(threads)],
+            check=True, capture_output=True, text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}).stdout
+        return float(output.split()[-1])
+
+    rate = benchmark.pedantic(run, rounds=1, iterations=1)
+    record(f"selfplay envs=64 actors={actors} workers={workers} tf_threads={threads} "
+           f"positions/s", rate, benchmark)
 
 
 @pytest.mark.parametrize("envs", [1, 64, 256])

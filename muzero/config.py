@@ -105,6 +105,10 @@ class Config:
                                        _at_least(1))
     inference_wait_ms: float = _param(2.0, "longest the inference queue waits to fill a batch",
                                       _at_least(0.0))
+    inference_workers: int = _param(1, "network calls the inference queue may run at once",
+                                    _at_least(1))
+    tf_threads: int = _param(0, "TensorFlow intra-op threads for the process (0: one per core); "
+                             "applied once at start-up", _at_least(0))
     jit_compile: bool = _param(True, "compile inference with XLA: about 2x less time per call at "
                                "small batches on a CPU, 0.6 s to compile each batch bucket")
 

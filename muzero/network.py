@@ -112,6 +112,15 @@ def _conv_representation(spec: NetworkSpec, init: _Initializers) -> keras.Model:
     return keras.Model(observation, hidden, name="representation")
 
 
+def _dynamics_model(hidden, action, state, features, spec: NetworkSpec,
+                    init: _Initializers) -> keras.Model:
+    """Both families end the same way: normalise the new state, read reward and to-play heads."""
+    next_hidden = layers.Lambda(_normalise_hidden, name="next_hidden")(state)
+    reward = _scalar_head(features, spec, init, "reward")
+    to_play = layers.Dense(spec.num_players, kernel_initializer=init(), name="to_play")(features)
+    return keras.Model([hidden, action], [next_hidden, reward, to_play], name="dynamics")
+
+
 def _conv_dynamics(spec: NetworkSpec, init: _Initializers,
                    hidden_shape: tuple[int, ...]) -> keras.Model:
     hidden = keras.Input(hidden_shape, name="hidden")
@@ -121,14 +130,11 @@ def _conv_dynamics(spec: NetworkSpec, init: _Initializers,
     planes = layers.Lambda(lambda a: ops.broadcast_to(
         ops.one_hot(a, spec.num_actions)[:, None, None, :],
         (ops.shape(a)[0], height, width, spec.num_actions)), name="action_planes")(action)
-    x = _conv(layers.Concatenate()([hidden, planes]), spec.channels, init)
-    x = _residual_tower(x, spec, init)
-    next_hidden = layers.Lambda(_normalise_hidden, name="next_hidden")(x)
-    features = layers.Flatten()(layers.ReLU()(_conv(x, 4, init, kernel=1)))
-    reward = _scalar_head(layers.Dense(64, activation="relu", kernel_initializer=init())(features),
-                          spec, init, "reward")
-    to_play = layers.Dense(spec.num_players, kernel_initializer=init(), name="to_play")(features)
-    return keras.Model([hidden, action], [next_hidden, reward, to_play], name="dynamics")
+    state = _residual_tower(_conv(layers.Concatenate()([hidden, planes]), spec.channels, init),
+                            spec, init)
+    features = layers.Flatten()(layers.ReLU()(_conv(state, 4, init, kernel=1)))
+    features = layers.Dense(64, activation="relu", kernel_initializer=init())(features)
+    return _dynamics_model(hidden, action, state, features, spec, init)
 
 
 def _conv_prediction(spec: NetworkSpec, init: _Initializers,
@@ -136,10 +142,9 @@ def _conv_prediction(spec: NetworkSpec, init: _Initializers,
     # As in the paper (and AlphaZero's heads): no tower of its own, a 1x1 convolution that
     # reduces the planes, then dense layers; the representation and dynamics towers do the work.
     hidden = keras.Input(hidden_shape, name="hidden")
-    x = hidden
-    policy = layers.Flatten()(layers.ReLU()(_conv(x, 4, init, kernel=1)))
+    policy = layers.Flatten()(layers.ReLU()(_conv(hidden, 4, init, kernel=1)))
     policy = layers.Dense(spec.num_actions, kernel_initializer=init(), name="policy")(policy)
-    value = layers.Flatten()(layers.ReLU()(_conv(x, 4, init, kernel=1)))
+    value = layers.Flatten()(layers.ReLU()(_conv(hidden, 4, init, kernel=1)))
     value = layers.Dense(64, activation="relu", kernel_initializer=init())(value)
     return keras.Model(hidden, [policy, _scalar_head(value, spec, init, "value")],
                        name="prediction")
@@ -166,12 +171,9 @@ def _mlp_dynamics(spec: NetworkSpec, init: _Initializers,
     hidden = keras.Input(hidden_shape, name="hidden")
     action = keras.Input((), dtype="int32", name="action")
     one_hot = layers.Lambda(lambda a: ops.one_hot(a, spec.num_actions), name="one_hot")(action)
-    x = _mlp(layers.Concatenate()([hidden, one_hot]), spec, init)
-    next_hidden = layers.Lambda(_normalise_hidden, name="next_hidden")(
-        layers.Dense(spec.hidden_size, kernel_initializer=init())(x))
-    reward = _scalar_head(x, spec, init, "reward")
-    to_play = layers.Dense(spec.num_players, kernel_initializer=init(), name="to_play")(x)
-    return keras.Model([hidden, action], [next_hidden, reward, to_play], name="dynamics")
+    features = _mlp(layers.Concatenate()([hidden, one_hot]), spec, init)
+    state = layers.Dense(spec.hidden_size, kernel_initializer=init())(features)
+    return _dynamics_model(hidden, action, state, features, spec, init)
 
 
 def _mlp_prediction(spec: NetworkSpec, init: _Initializers,

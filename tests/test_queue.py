@@ -96,3 +96,27 @@ def test_queued_model_gives_the_same_answers_as_the_model():
         np.testing.assert_array_equal(a, b)
     for a, b in zip(model.recurrent_inference(direct.hidden, actions), recurrent):
         np.testing.assert_array_equal(a, b)
+
+
+def test_several_workers_run_calls_at_the_same_time():
+    """Two workers, two clients: both calls must be inside the function together (a barrier)."""
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def meet(values):
+        both_inside.wait()  # raises BrokenBarrierError if the calls were serialised
+        return Doubled(values * 2.0, values)
+
+    inference = InferenceQueue(meet, num_clients=2, max_batch_size=100, max_wait_s=0.0,
+                               num_workers=2)
+    results = {}
+
+    def call(index):
+        results[index] = inference(np.full(3, float(index))).values
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    inference.close()
+    assert results[0].tolist() == [0.0] * 3 and results[1].tolist() == [2.0] * 3

@@ -102,7 +102,8 @@ def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
         raise ValueError(f"num_actors must be in [1, num_envs={num_envs}], got {num_actors}")
     seeds = np.random.SeedSequence(config.seed if seed is None else seed).spawn(num_actors)
     queued = (QueuedModel(model, num_actors, config.inference_batch_size,
-                          config.inference_wait_ms / 1000.0) if num_actors > 1 else None)
+                          config.inference_wait_ms / 1000.0, config.inference_workers)
+              if num_actors > 1 else None)
     actors = [VectorisedSelfPlay(plugin, config, queued or model, size,
                                  np.random.default_rng(seed_sequence), add_noise)
               for size, seed_sequence in zip(_split(num_envs, num_actors), seeds)]

@@ -48,7 +48,7 @@ class MCTS:
         """
         tree, settings, watch = self.tree, self.tree.settings, self.stopwatch
         batch = tree.batch_size
-        check_array("move_number", move_number, (batch,), np.int32)
+        move_number = check_array("move_number", move_number, (batch,), np.int32)
         watch.lap("other")
         initial = model.initial_inference(observations)
         watch.lap("network")
