@@ -31,15 +31,25 @@ class MCTS:
         self.tree = tree
         self.rng = rng
         self.stopwatch = stopwatch or Stopwatch()
-        self._rows = np.arange(tree.batch_size)
+        num_nodes = tree.settings.num_simulations + 1
+        self._row_starts = np.arange(tree.batch_size) * num_nodes  # flat index of each root
+        self._slots = np.zeros(tree.batch_size, dtype=np.int64)
         self._hidden: np.ndarray | None = None  # [B, S + 1, *hidden_shape]
+        self._parent_hidden: np.ndarray | None = None  # [B, *hidden_shape]
 
     def _hidden_store(self, hidden_shape: tuple[int, ...]) -> np.ndarray:
         """Allocate the store on first use, and again only if the model's hidden shape changes."""
         shape = (self.tree.batch_size, self.tree.settings.num_simulations + 1) + hidden_shape
         if self._hidden is None or self._hidden.shape != shape:
             self._hidden = np.zeros(shape, dtype=np.float32)
+            self._parent_hidden = np.zeros(shape[:1] + hidden_shape, dtype=np.float32)
         return self._hidden
+
+    def _gather_parents(self, hidden: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """hidden[b, parents[b]] for every tree, into a reused buffer (no allocation)."""
+        np.add(self._row_starts, parents, out=self._slots)
+        flat = hidden.reshape((-1,) + hidden.shape[2:])
+        return np.take(flat, self._slots, axis=0, out=self._parent_hidden)
 
     def run(self, model: Model, observations: np.ndarray, legal: np.ndarray,
             to_play: np.ndarray, move_number: np.ndarray) -> SearchResult:
@@ -63,7 +73,7 @@ class MCTS:
         for simulation in range(settings.num_simulations):
             parents, actions = tree.select()
             watch.lap("search")
-            parent_hidden = hidden[self._rows, parents]
+            parent_hidden = self._gather_parents(hidden, parents)
             watch.lap("hidden")
             output = model.recurrent_inference(parent_hidden, actions)
             watch.lap("network")
