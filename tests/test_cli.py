@@ -1,8 +1,8 @@
 import pytest
 
 from games.tictactoe import make_config
-from muzero.__main__ import main
-from muzero.commands import NOT_AVAILABLE_EXIT_CODE
+from muzero.__main__ import build_parser, main
+from muzero.commands import NOT_AVAILABLE_EXIT_CODE, build_config
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
 
@@ -60,3 +60,22 @@ def test_play_rejects_unknown_opponent_and_seat():
         play_in_terminal(load_game("tictactoe"), make_config(), "god", 0)
     with pytest.raises(ValueError, match="seat 2 is out of range"):
         play_in_terminal(load_game("tictactoe"), make_config(), "random", 2)
+
+
+def test_flags_override_the_game_defaults():
+    arguments = build_parser().parse_args(
+        ["--game", "onearmbandit", "--synchronous", "--jit-compile", "false", "--envs", "8",
+         "--game-options", '{"horizon": 5, "safe_reward": 0.5, "success_probability": null}',
+         "--selection-rule", "puct"])
+    config = build_config(arguments)
+    assert (config.jit_compile, config.num_envs, config.selection_rule) == (False, 8, "puct")
+    assert config.game_options["horizon"] == 5 and config.network == "mlp"  # the game's default
+
+
+@pytest.mark.parametrize("flag, value", [("--jit-compile", "maybe"), ("--game-options", "{bad"),
+                                         ("--envs", "many")])
+def test_malformed_flag_values_are_usage_errors(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--game", "tictactoe", "--synchronous", flag, value])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
