@@ -21,9 +21,11 @@ from itertools import count
 
 import h5py
 import keras
+import numpy as np
 from keras import layers, ops
 
 from muzero.config import Config
+from muzero.plugins import GamePlugin
 
 METADATA_ATTRIBUTE = "muzero_metadata"
 
@@ -246,3 +248,11 @@ class MuZeroNetwork(keras.Model):
                                 for key in different)
             raise WeightsMismatchError(f"{path}: network shape differs ({details})")
         self.load_weights(path)
+
+
+def network_for_game(plugin: GamePlugin, config: Config) -> MuZeroNetwork:
+    """A freshly initialised network (seeded by `config.seed`) shaped for the plugin's game."""
+    game = plugin.make_game(config, np.random.default_rng(config.seed))
+    spec = NetworkSpec.from_config(config, game.observation_shape, game.num_actions,
+                                   game.num_players)
+    return MuZeroNetwork(spec, seed=config.seed)

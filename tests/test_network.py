@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from muzero.batching.inference import BatchedInference, network_for_game
-from muzero.network import WeightsMismatchError
+from muzero.batching.inference import BatchedInference
+from muzero.network import WeightsMismatchError, network_for_game
 from muzero.plugins import load_game
 from muzero.support import unscale
 
@@ -162,3 +162,10 @@ def test_corrupt_or_foreign_weight_files_fail_clearly(tmp_path):
         network.save_weights_file(tmp_path / "net.h5")
     for a, b in zip(before, network.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_empty_batches_are_rejected():
+    plugin, config = small_config("onearmbandit")
+    inference = BatchedInference(network_for_game(plugin, config), jit_compile=False)
+    with pytest.raises(ValueError, match="empty batch"):
+        inference.initial_inference(np.zeros((0, 3), np.float32))

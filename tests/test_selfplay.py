@@ -3,8 +3,9 @@ import pytest
 
 from games.onearmbandit import OneArmBandit
 from games.tictactoe import TicTacToe
-from muzero.batching.inference import BatchedInference, network_for_game
+from muzero.batching.inference import BatchedInference
 from muzero.batching.selfplay import VectorisedSelfPlay, play_games
+from muzero.network import network_for_game
 from muzero.plugins import load_game
 from muzero.records import GameRecord
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from muzero import support
 from muzero.config import Config
-from muzero.network import MuZeroNetwork, NetworkSpec
+from muzero.network import MuZeroNetwork, network_for_game
 from muzero.plugins import GamePlugin
 from muzero.search.batched import check_array
 from muzero.search.model import InitialOutput, RecurrentOutput
@@ -85,6 +85,8 @@ class BatchedInference:
     def _run(self, function, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
         """Call `function` on zero-padded bucket-sized chunks; return NumPy outputs of B rows."""
         size = len(inputs[0])
+        if size == 0:
+            raise ValueError("inference needs at least one row, got an empty batch")
         chunk = self.buckets[-1]
         pieces = []
         for start in range(0, size, chunk):
@@ -115,14 +117,6 @@ class BatchedInference:
         if len(actions) and (actions.min() < 0 or actions.max() >= self.spec.num_actions):
             raise ValueError(f"actions: out of range [0, {self.spec.num_actions})")
         return RecurrentOutput(*self._run(self._recurrent, (hidden, actions)))
-
-
-def network_for_game(plugin: GamePlugin, config: Config) -> MuZeroNetwork:
-    """A freshly initialised network (seeded by `config.seed`) shaped for the plugin's game."""
-    game = plugin.make_game(config, np.random.default_rng(config.seed))
-    spec = NetworkSpec.from_config(config, game.observation_shape, game.num_actions,
-                                   game.num_players)
-    return MuZeroNetwork(spec, seed=config.seed)
 
 
 def inference_for_game(plugin: GamePlugin, config: Config) -> BatchedInference:
