@@ -138,9 +138,20 @@ class BayesOptimalPlayer:
         return RISKY if values[RISKY] > values[SAFE] else SAFE
 
 
+class AlwaysSafePlayer:
+    """Pulls the safe arm every time: horizon * safe_reward (10.0 for T=20, Z=0.5)."""
+
+    def __init__(self, config: Config, rng: np.random.Generator):
+        pass
+
+    def select_action(self, game: OneArmBandit) -> int:
+        return SAFE
+
+
 OPPONENTS = {
     "bayes": BayesOptimalPlayer,
     "random": lambda config, rng: RandomPlayer(rng),
+    "safe": AlwaysSafePlayer,
 }
 
 

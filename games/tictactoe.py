@@ -123,6 +123,22 @@ OPPONENTS = {
 }
 
 
+def symmetries(config: Config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The 8 symmetries of the square: rotations and reflections of the board.
+
+    Each is a cell permutation sigma (new cell c holds old cell sigma[c]); the observation's three
+    planes move with their cells.
+    """
+    grid = np.arange(9).reshape(3, 3)
+    result = []
+    for flip in (False, True):
+        for turns in range(4):
+            sigma = np.rot90(np.fliplr(grid) if flip else grid, turns).reshape(9)
+            observation_index = (sigma[:, None] * 3 + np.arange(3)).reshape(27)
+            result.append((observation_index, sigma))
+    return result
+
+
 def make_config() -> Config:
     return Config(game="tictactoe", network="resnet", channels=32, num_blocks=2,
                   num_simulations=50, discount=1.0, freezing_moves=4, root_dirichlet_alpha=0.3,

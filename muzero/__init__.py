@@ -1,7 +1,8 @@
 """MuZero with multi-player rewards, a Numba batched tree search and batched TF inference.
 
-The public face is small: the config, the game contract and game loading. Search kernels, inference
-plumbing and self-play live in subpackages and are imported from there.
+The public face is small: the config, the game contract, game loading and trained agents. Search
+kernels, inference plumbing and self-play live in subpackages and are imported from there.
+`Agent` and `load_agent` load TensorFlow, so they are imported on first use, not with the package.
 """
 
 from muzero.config import Config, ConfigError
@@ -9,6 +10,7 @@ from muzero.game import Game, GameError, GameOverError, IllegalActionError, Play
 from muzero.plugins import GamePlugin, UnknownGameError, available_games, load_game
 
 __all__ = [
+    "Agent",
     "Config",
     "ConfigError",
     "Game",
@@ -20,5 +22,16 @@ __all__ = [
     "RandomPlayer",
     "UnknownGameError",
     "available_games",
+    "load_agent",
     "load_game",
 ]
+
+_LAZY = {"Agent": "muzero.agent", "load_agent": "muzero.agent"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'muzero' has no attribute {name!r}")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no start-up noise
+
 from muzero import commands
+from muzero.checkpoint import CheckpointError
 from muzero.config import ConfigError, add_config_arguments
 from muzero.game import GameError
+from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games
 
 
@@ -20,15 +25,23 @@ def _game_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m muzero",
+        prog="python -m muzero", allow_abbrev=False,
         description="MuZero: train with --synchronous in one process, or run server, selfplay and "
                     "train processes that talk over HTTP.")
     parser.add_argument("--synchronous", action="store_true",
                         help="alternate self-play and training in this process, then evaluate")
+    parser.add_argument("--checkpoint-dir", default="checkpoints",
+                        help="root of run folders: CHECKPOINT_DIR/GAME/RUN (default checkpoints)")
+    parser.add_argument("--run", default=None,
+                        help="run folder name (default seed<SEED>-<date>-<time>)")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="DIR",
+                        help="continue a run exactly from a checkpoint or run folder (no DIR: "
+                             "the latest run of --game); flags given override its config")
     _game_arguments(parser, required=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    server = subparsers.add_parser("server", help="store games and weights, serve them over HTTP")
+    server = subparsers.add_parser("server", allow_abbrev=False,
+                                   help="store games and weights, serve them over HTTP")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on")
     server.add_argument("--port", type=int, default=8000, help="port to listen on")
     server.add_argument("--data-dir", default="muzero-data",
@@ -37,19 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     clients = [("selfplay", "play games with the server's latest weights, upload them"),
                ("train", "train on the server's games, upload new weights")]
     for name, help_text in clients:
-        client = subparsers.add_parser(name, help=help_text)
+        client = subparsers.add_parser(name, help=help_text, allow_abbrev=False)
         client.add_argument("--server", default="http://127.0.0.1:8000", help="server URL")
         _game_arguments(client, required=True)
 
-    evaluate = subparsers.add_parser("evaluate", help="play a checkpoint against opponents")
-    evaluate.add_argument("--checkpoint", required=True, help="weights file (*.weights.h5)")
-    _game_arguments(evaluate, required=True)
+    evaluate = subparsers.add_parser("evaluate", allow_abbrev=False,
+                                     help="play a checkpoint against opponents")
+    evaluate.add_argument("--checkpoint", required=True,
+                          help="checkpoint folder, or a run folder (its latest checkpoint)")
+    evaluate.add_argument("--opponent", default=None,
+                          help="one of the game's opponents, or self (default: every opponent)")
+    evaluate.add_argument("--games", type=int, default=None,
+                          help="games per opponent (default: the run's num_eval_games)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation games")
+    evaluate.add_argument("--game", default=None, help="check that the checkpoint is of this game")
 
-    play = subparsers.add_parser("play", help="play a game in the terminal")
+    play = subparsers.add_parser("play", allow_abbrev=False, help="play a game in the terminal")
     play.add_argument("--opponent", default="random", help="one of the game's opponents")
     play.add_argument("--seat", type=int, default=0, help="your player number (0 moves first)")
-    play.add_argument("--checkpoint", default=None, help="play a trained agent instead")
-    _game_arguments(play, required=True)
+    play.add_argument("--checkpoint", default=None,
+                      help="play the trained agent of a checkpoint or run folder instead")
+    _game_arguments(play, required=False)
     return parser
 
 
@@ -66,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command is None:
-        if not arguments.synchronous or arguments.game is None:
+        if not arguments.synchronous or (arguments.game is None and arguments.resume is None):
             parser.error("give --game NAME --synchronous, or a command (see --help)")
         command = commands.synchronous
     else:
@@ -76,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except commands.NotAvailableError as error:
         print(f"muzero: {error}", file=sys.stderr)
         return commands.NOT_AVAILABLE_EXIT_CODE
-    except (UnknownGameError, ConfigError, GameError, ValueError) as error:
+    except (UnknownGameError, ConfigError, GameError, CheckpointError, WeightsMismatchError,
+            ValueError) as error:
         print(f"muzero: error: {error}", file=sys.stderr)
         return 2
 

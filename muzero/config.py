@@ -112,9 +112,41 @@ class Config:
     jit_compile: bool = _param(True, "compile inference with XLA: about 2x less time per call at "
                                "small batches on a CPU, 0.6 s to compile each batch bucket")
 
+    # --- replay (MuZero appendix G: prioritized replay with alpha = beta = 1) ---
+    replay_capacity: int = _param(100_000, "positions kept in the replay buffer: the most "
+                                  "recent whole games that fit", _at_least(1))
+    num_unroll_steps: int = _param(5, "K: dynamics steps unrolled per training sample (paper: 5)",
+                                   _at_least(1))
+    td_steps: int = _param(10, "n of the n-step value target; at least the game length gives "
+                           "the final outcome", _at_least(1))
+    prioritized_replay: bool = _param(True, "sample positions by priority (else uniformly)")
+    priority_alpha: float = _param(1.0, "priority exponent alpha (paper: 1)", _at_least(0.0))
+    priority_beta: float = _param(1.0, "importance-weight exponent beta (paper: 1)",
+                                  _between(0.0, 1.0))
+    augment_symmetries: bool = _param(True, "train on a random symmetry of each sample when the "
+                                      "game declares its symmetries")
+
+    # --- learner ---
+    batch_size: int = _param(256, "positions per training batch", _at_least(1))
+    optimizer: str = _param("adam", "adam, or sgd with momentum", _one_of("adam", "sgd"))
+    learning_rate: float = _param(3e-3, "initial learning rate", _positive)
+    lr_decay: float = _param(0.1, "learning rate at the end of the run, as a fraction of the "
+                             "initial one (exponential decay over num_steps)", _between(0.0, 1.0))
+    momentum: float = _param(0.9, "sgd: momentum (paper: 0.9)", _between(0.0, 1.0))
+    weight_decay: float = _param(1e-4, "L2 penalty on every weight (paper: 1e-4)",
+                                 _at_least(0.0))
+    max_grad_norm: float = _param(5.0, "clip gradients to this global norm", _positive)
+    value_loss_weight: float = _param(1.0, "weight of the value loss (paper's Reanalyse: 0.25)",
+                                      _at_least(0.0))
+
     # --- run length ---
     num_steps: int = _param(2000, "training steps of the run", _at_least(0))
-    num_games: int = _param(2000, "self-play games of the run", _at_least(0))
+    num_games: int = _param(2000, "self-play games of the run; training steps are spread over "
+                            "them in proportion", _at_least(1))
+    games_per_iteration: int = _param(256, "self-play games between two training phases",
+                                      _at_least(1))
+    checkpoint_interval: int = _param(500, "training steps between checkpoints (each one "
+                                      "evaluated)", _at_least(1))
     num_eval_games: int = _param(100, "evaluation games against each opponent", _at_least(0))
 
     def __post_init__(self) -> None:
@@ -180,7 +212,19 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-PARSERS = {dict: json.loads, bool: _parse_bool}
+def _parse_json_object(text: str) -> dict:
+    """Command-line JSON objects, e.g. --game-options '{"horizon": 10}'."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"key\": 1}}', "
+                                         f"got {text!r} ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+PARSERS = {dict: _parse_json_object, bool: _parse_bool}
 
 
 def _flag(field: dataclasses.Field) -> str:

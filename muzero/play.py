@@ -27,12 +27,14 @@ def _ask_action(read: Callable[[str], str], write: Callable[[str], None], legal:
 
 def play_in_terminal(plugin: GamePlugin, config: Config, opponent: str, human_seat: int,
                      read: Callable[[str], str] = input,
-                     write: Callable[[str], None] = print) -> np.ndarray:
-    """Play one game, the person in `human_seat`, the named opponent in every other seat.
+                     write: Callable[[str], None] = print,
+                     bot: Player | None = None) -> np.ndarray:
+    """Play one game, the person in `human_seat`, the named opponent in every other seat (or
+    `bot`, e.g. a trained agent, shown under the name `opponent`).
 
     Returns the total reward of every player [P].
     """
-    if opponent not in plugin.opponents:
+    if bot is None and opponent not in plugin.opponents:
         raise ValueError(f"unknown opponent {opponent!r} for {plugin.name}; available: "
                          f"{', '.join(sorted(plugin.opponents)) or 'none'}")
     rng = np.random.default_rng(config.seed)
@@ -40,7 +42,8 @@ def play_in_terminal(plugin: GamePlugin, config: Config, opponent: str, human_se
     if not 0 <= human_seat < game.num_players:
         raise ValueError(f"seat {human_seat} is out of range: {plugin.name} has "
                          f"{game.num_players} player(s)")
-    bot: Player = plugin.opponents[opponent](config, rng)
+    if bot is None:
+        bot = plugin.opponents[opponent](config, rng)
     totals = np.zeros(game.num_players, dtype=np.float32)
     while not game.terminal():
         write(game.render())

@@ -5,7 +5,9 @@ A game module is one file that defines
 - `make_game(config, rng) -> Game`: a fresh environment using `config.game_options` and `rng`;
 and may define
 - `OPPONENTS: dict[str, Callable[[Config, np.random.Generator], Player]]`: reference players;
-- `reference_value(config) -> float`: the best achievable expected return, where it is known.
+- `reference_value(config) -> float`: the best achievable expected return, where it is known;
+- `symmetries(config) -> list[(observation_index, action_index)]`: transformations that map the
+  game onto itself, as gather indices (see `muzero.replay.Symmetry`), for data augmentation.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class GamePlugin:
     make_game: Callable[[Config, np.random.Generator], Game]
     opponents: Mapping[str, Callable[[Config, np.random.Generator], Player]]
     reference_value: Callable[[Config], float] | None
+    symmetries: Callable[[Config], list] | None = None
 
 
 def available_games() -> list[str]:
@@ -47,6 +50,10 @@ def available_games() -> list[str]:
 
 def load_game(name: str) -> GamePlugin:
     """Load a built-in game by name, or any importable module by dotted path."""
+    if not name or not all(part.isidentifier() for part in name.split(".")):
+        raise UnknownGameError(
+            f"unknown game {name!r}: a game is a built-in name ({', '.join(available_games())}) "
+            f"or a dotted module path such as mypackage.mygame")
     module_name = name if "." in name else f"{BUILT_IN_PACKAGE}.{name}"
     try:
         module = importlib.import_module(module_name)
@@ -70,4 +77,5 @@ def load_game(name: str) -> GamePlugin:
         make_game=module.make_game,
         opponents=dict(getattr(module, "OPPONENTS", {})),
         reference_value=getattr(module, "reference_value", None),
+        symmetries=getattr(module, "symmetries", None),
     )

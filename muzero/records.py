@@ -46,6 +46,9 @@ class TrajectoryBuilder:
             root_value: np.ndarray, policy: np.ndarray) -> None:
         self._rows.append((observation, action, rewards, to_play, root_value, policy))
 
+    def clear(self) -> None:
+        self._rows = []
+
     def finish(self) -> GameRecord:
         observations, actions, rewards, to_play, values, policies = zip(*self._rows)
         self._rows = []

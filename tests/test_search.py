@@ -204,6 +204,33 @@ def test_full_search_numba_and_reference_agree_with_a_model():
         np.testing.assert_array_equal(fast, slow)
 
 
+@pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])
+def test_a_smaller_batch_searches_like_a_tree_of_its_own_size(cls):
+    """A search of B' < B rows on a tree of B (the first B' trees) equals a B'-tree's search,
+    before and after a full-size search in between (nothing of one leaks into the other).
+    Without root noise, so that the generators' different draw counts do not matter."""
+    rng = np.random.default_rng(3)
+    model = RandomModel(observation_size=4, num_actions=5, num_players=2, seed=4)
+    observations = rng.normal(size=(8, 4)).astype(np.float32)
+    legal = rng.random((8, 5)) < 0.8
+    legal[:, 1] = True
+    to_play = rng.integers(0, 2, 8).astype(np.int32)
+    moves = np.zeros(8, np.int32)
+    s = settings(20)
+    big = MCTS(cls(8, 5, 2, s), np.random.default_rng(9))
+    small = MCTS(cls(3, 5, 2, s), np.random.default_rng(9))
+    part = (observations[:3], legal[:3], to_play[:3], moves[:3])
+    expected = small.run(model, *part)
+    for x, y in zip(big.run(model, *part), expected):
+        np.testing.assert_array_equal(x, y)
+    big.run(model, observations, legal, to_play, moves)
+    small.run(model, observations[:3], legal[:3], to_play[:3], moves[:3])
+    for x, y in zip(big.run(model, *part), small.run(model, *part)):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="expected 1 to 3 rows"):
+        small.run(model, observations, legal, to_play, moves)
+
+
 def test_search_is_reproducible_under_a_seed():
     model = RandomModel(observation_size=4, num_actions=9, num_players=2, seed=2)
     observations = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)

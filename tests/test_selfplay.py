@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,7 @@ def test_tictactoe_games_are_legal_complete_and_consistent(tictactoe):
     plugin, config, inference = tictactoe
     actor = VectorisedSelfPlay(plugin, config, inference, 6, np.random.default_rng(0))
     games = actor.play(12)
-    assert len(games) >= 12
+    assert len(games) == 12
     for record in games:
         check_consistent(record, 9, 2)
         replay = TicTacToe()
@@ -73,10 +75,30 @@ def test_finished_slots_restart_at_once(tictactoe):
     actor = VectorisedSelfPlay(plugin, config, inference, 3, np.random.default_rng(1))
     finished = []
     for _ in range(30):
-        finished.extend(actor.step())
+        finished.extend(record for _, record in actor.step())
         assert not any(game.terminal() for game in actor.games)  # every slot is always in play
     assert actor.positions == 90
     assert sum(len(game) for game in finished) <= 90 and len(finished) >= 9
+
+
+def test_play_ends_exactly_the_games_asked_for_and_rests_idle_slots(tictactoe):
+    plugin, config, inference = tictactoe
+    actor = VectorisedSelfPlay(plugin, config, inference, 8, np.random.default_rng(1))
+    ended = []
+    games = actor.play(11, progress=ended.append)
+    assert len(games) == 11 and sum(ended) == 11
+    assert actor.positions == sum(len(game) for game in games)  # no move in a discarded game
+    assert len(actor.play(3)) == 3  # fewer games than slots
+
+
+def test_report_seconds_match_the_wall_clock(tictactoe):
+    plugin, config, inference = tictactoe
+    for actors in (1, 2):
+        start = time.perf_counter()
+        report = play_games(plugin, config.replace(num_envs=4, num_actors=actors), inference, 6)
+        wall = time.perf_counter() - start
+        assert 0.5 * wall <= report.seconds <= wall
+        assert report.positions_per_second == pytest.approx(report.positions / report.seconds)
 
 
 def test_selfplay_is_reproducible_under_a_seed(tictactoe):
@@ -91,10 +113,20 @@ def test_selfplay_is_reproducible_under_a_seed(tictactoe):
     assert [g.actions.tolist() for g in first] != [g.actions.tolist() for g in other]
 
 
+def test_play_games_depends_on_the_seed_not_on_threads(tictactoe):
+    plugin, config, inference = tictactoe
+    config = config.replace(num_envs=6, num_actors=2)
+    first = play_games(plugin, config, inference, 8, seed=(5, 1))
+    again = play_games(plugin, config, inference, 8, seed=(5, 1))
+    other = play_games(plugin, config, inference, 8, seed=(5, 2))
+    assert [g.actions.tolist() for g in first.games] == [g.actions.tolist() for g in again.games]
+    assert [g.actions.tolist() for g in first.games] != [g.actions.tolist() for g in other.games]
+
+
 def test_actor_threads_share_one_queue(tictactoe):
     plugin, config, inference = tictactoe
     report = play_games(plugin, config.replace(num_envs=6, num_actors=3), inference, 9)
-    assert len(report.games) >= 9 and report.positions >= 9 * 5
+    assert len(report.games) == 9 and report.positions >= 9 * 5
     assert {"network", "search", "hidden", "other"} <= set(report.phase_seconds)
     for record in report.games:
         check_consistent(record, 9, 2)

@@ -1,14 +1,16 @@
 """Vectorised self-play: N game slots in lockstep, one batched search per move for all of them.
 
-A slot whose game ends starts a new game at once, so every search runs at full batch (no shrinking
-batch, no stragglers). `play_games` can split the slots over K actor threads that share one
-inference queue: while one actor waits for the network, another runs its GIL-free tree search.
+A slot whose game ends starts a new game at once, so searches run at full batch until the last
+games of a call, which search only the rows still playing. `play_games` can split the slots over K
+actor threads that share one inference queue: while one actor waits for the network, another runs
+its GIL-free tree search.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,7 @@ from muzero.stopwatch import Stopwatch
 
 
 class VectorisedSelfPlay:
-    """One actor: `num_envs` games searched together, move after move."""
+    """One actor: up to `num_envs` games searched together, move after move."""
 
     def __init__(self, plugin: GamePlugin, config: Config, model: Model, num_envs: int,
                  rng: np.random.Generator, add_noise: bool = True):
@@ -41,32 +43,59 @@ class VectorisedSelfPlay:
         self._trajectories = [TrajectoryBuilder() for _ in self.games]
         self.positions = 0  # moves played in all slots
 
-    def step(self) -> list[GameRecord]:
-        """Play one move in every slot; return the games that ended with it."""
-        games = self.games
+    def step(self, slots: Sequence[int] | None = None) -> list[tuple[int, GameRecord]]:
+        """Play one move in each of `slots` (default: all) with one batched search.
+
+        Returns (slot, record) for the games that ended with this move; those slots hold a
+        freshly reset game afterwards.
+        """
+        slots = range(len(self.games)) if slots is None else slots
+        games = [self.games[slot] for slot in slots]
+        trajectories = [self._trajectories[slot] for slot in slots]
         observations = np.stack([game.observation() for game in games])
         legal = np.stack([game.legal_actions() for game in games])
         to_play = np.array([game.to_play() for game in games], dtype=np.int32)
-        move_number = np.array([len(t) for t in self._trajectories], dtype=np.int32)
+        move_number = np.array([len(t) for t in trajectories], dtype=np.int32)
         result = self.mcts.run(self.model, observations, legal, to_play, move_number)
         finished = []
-        for slot, (game, trajectory) in enumerate(zip(games, self._trajectories)):
-            action = int(result.actions[slot])
+        for row, (slot, game, trajectory) in enumerate(zip(slots, games, trajectories)):
+            action = int(result.actions[row])
             rewards = game.step(action)
-            trajectory.add(observations[slot], action, rewards, int(to_play[slot]),
-                           result.root_value[slot], result.policy[slot])
+            trajectory.add(observations[row], action, rewards, int(to_play[row]),
+                           result.root_value[row], result.policy[row])
             if game.terminal():
-                finished.append(trajectory.finish())
+                finished.append((slot, trajectory.finish()))
                 game.reset()
         self.positions += len(games)
         self.stopwatch.lap("other")
         return finished
 
-    def play(self, num_games: int) -> list[GameRecord]:
-        """Step until at least `num_games` games have ended (slots keep their games in flight)."""
+    def play(self, num_games: int, stop: threading.Event | None = None,
+             progress: Callable[[int], None] | None = None) -> list[GameRecord]:
+        """Play exactly `num_games` whole games, in the order they end.
+
+        Every slot starts a game; a slot whose game ends starts another while fewer than
+        `num_games` have started, otherwise it rests, so the last moves search fewer rows. No game
+        is left half played, which makes a call's games depend only on the generator's state.
+        `stop` (set by another actor's failure) ends the call early; `progress(n)` hears of
+        every n games that end.
+        """
+        for game, trajectory in zip(self.games, self._trajectories):
+            game.reset()
+            trajectory.clear()
+        active = list(range(min(num_games, len(self.games))))
+        started = len(active)
         finished: list[GameRecord] = []
-        while len(finished) < num_games:
-            finished.extend(self.step())
+        while active and not (stop is not None and stop.is_set()):
+            ended = self.step(active)
+            if ended and progress is not None:
+                progress(len(ended))
+            for slot, record in ended:
+                finished.append(record)
+                if started < num_games:
+                    started += 1
+                else:
+                    active.remove(slot)
         return finished
 
 
@@ -91,11 +120,16 @@ def _split(total: int, parts: int) -> list[int]:
 
 def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
                num_envs: int | None = None, num_actors: int | None = None,
-               seed: int | None = None, add_noise: bool = True) -> SelfPlayReport:
-    """Play at least `num_games` games with `num_envs` slots over `num_actors` threads.
+               seed: int | Sequence[int] | None = None, add_noise: bool = True,
+               progress: Callable[[int], None] | None = None) -> SelfPlayReport:
+    """Play exactly `num_games` games with `num_envs` slots over `num_actors` threads.
 
-    Defaults come from the config (`num_envs`, `num_actors`, `seed`); with several actors the
-    model is wrapped in a `QueuedModel` built from the config's inference settings.
+    Defaults come from the config (`num_envs`, `num_actors`, `seed`); `seed` may be a sequence
+    of integers (e.g. the run's seed and an iteration number). Each actor plays its share of the
+    games from its own generator and the games come back actor by actor, so the result depends
+    on the seed only, not on thread timing. With several actors the model is wrapped in a
+    `QueuedModel` built from the config's inference settings. `progress(n)` hears of every n
+    games that end (from the actor threads).
     """
     num_envs = config.num_envs if num_envs is None else num_envs
     num_actors = config.num_actors if num_actors is None else num_actors
@@ -108,31 +142,26 @@ def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
     actors = [VectorisedSelfPlay(plugin, config, queued or model, size,
                                  np.random.default_rng(seed_sequence), add_noise)
               for size, seed_sequence in zip(_split(num_envs, num_actors), seeds)]
-    games: list[GameRecord] = []
-    lock = threading.Lock()
-    done = threading.Event()
+    shares = _split(num_games, num_actors)
+    results: list[list[GameRecord]] = [[] for _ in actors]
+    failed = threading.Event()
     failures: list[BaseException] = []
 
-    def run(actor: VectorisedSelfPlay) -> None:
-        actor.stopwatch.reset()
+    def run(index: int) -> None:
+        actors[index].stopwatch.reset()
         try:
-            while not done.is_set():
-                finished = actor.step()
-                with lock:
-                    games.extend(finished)
-                    if len(games) >= num_games:
-                        done.set()
+            results[index] = actors[index].play(shares[index], failed, progress)
         except BaseException as error:  # reported to the caller below
             failures.append(error)
-            done.set()
+            failed.set()
 
     start = time.perf_counter()
     try:
         if num_actors == 1:
-            run(actors[0])
+            run(0)
         else:
-            threads = [threading.Thread(target=run, args=(actor,), name=f"actor-{i}")
-                       for i, actor in enumerate(actors)]
+            threads = [threading.Thread(target=run, args=(i,), name=f"actor-{i}")
+                       for i in range(num_actors)]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -142,10 +171,11 @@ def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
             queued.close()
     if failures:
         raise failures[0]
-    seconds = time.perf_counter() - start
+    wall_seconds = time.perf_counter() - start
     phases: dict[str, float] = {}
     for actor in actors:
-        for phase, seconds in actor.stopwatch.totals.items():
-            phases[phase] = phases.get(phase, 0.0) + seconds
-    return SelfPlayReport(games=games, positions=sum(actor.positions for actor in actors),
-                          seconds=seconds, phase_seconds=phases)
+        for phase, phase_seconds in actor.stopwatch.totals.items():
+            phases[phase] = phases.get(phase, 0.0) + phase_seconds
+    return SelfPlayReport(games=[game for games in results for game in games],
+                          positions=sum(actor.positions for actor in actors),
+                          seconds=wall_seconds, phase_seconds=phases)

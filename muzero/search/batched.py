@@ -99,6 +99,13 @@ class SearchTree(abc.ABC):
         return self._choose_actions(move_number, uniforms)
 
     @abc.abstractmethod
+    def head(self, rows: int) -> SearchTree:
+        """A tree of the first `rows` trees (1 <= rows <= batch_size), for a smaller batch.
+
+        Its state after a move is its own; the next `expand_roots` of this tree starts afresh.
+        """
+
+    @abc.abstractmethod
     def root_policy(self) -> np.ndarray:
         """Visit-count shares of the root's actions [B, A] float32 (the policy target)."""
 
@@ -123,10 +130,11 @@ class NumbaTree(SearchTree):
     """The compiled implementation: one kernel call per step for all B trees."""
 
     def __init__(self, batch_size: int, num_actions: int, num_players: int,
-                 settings: SearchSettings):
+                 settings: SearchSettings, arrays: TreeArrays | None = None):
         super().__init__(batch_size, num_actions, num_players, settings)
-        self.arrays = TreeArrays.allocate(batch_size, settings.num_simulations + 1, num_actions,
-                                          num_players)
+        self.arrays = arrays or TreeArrays.allocate(batch_size, settings.num_simulations + 1,
+                                                    num_actions, num_players)
+        self._heads: dict[int, NumbaTree] = {batch_size: self}
         self._reciprocal = exploration_reciprocals(settings.num_simulations)
         self._returns = np.zeros((batch_size, num_players))
         self._parent_out = np.zeros(batch_size, dtype=np.int32)
@@ -134,6 +142,17 @@ class NumbaTree(SearchTree):
         self._chosen_out = np.zeros(batch_size, dtype=np.int32)
         self._policy_out = np.zeros((batch_size, num_actions), dtype=np.float32)
         self._value_out = np.zeros((batch_size, num_players), dtype=np.float32)
+
+    def head(self, rows: int) -> NumbaTree:
+        """A view of the first `rows` trees: it shares their arrays (leading rows of C-contiguous
+        arrays are C-contiguous, so the kernels run on them unchanged); cached per size."""
+        if not 1 <= rows <= self.batch_size:
+            raise ValueError(f"rows must be in [1, {self.batch_size}], got {rows}")
+        if rows not in self._heads:
+            arrays = TreeArrays(**{name: array[:rows] for name, array in vars(self.arrays).items()})
+            self._heads[rows] = NumbaTree(rows, self.num_actions, self.num_players,
+                                          self.settings, arrays)
+        return self._heads[rows]
 
     def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
         t = self.arrays

@@ -47,22 +47,30 @@ class MCTS:
 
     def _gather_parents(self, hidden: np.ndarray, parents: np.ndarray) -> np.ndarray:
         """hidden[b, parents[b]] for every tree, into a reused buffer (no allocation)."""
-        np.add(self._row_starts, parents, out=self._slots)
+        batch = len(parents)
+        slots = self._slots[:batch]
+        np.add(self._row_starts[:batch], parents, out=slots)
         flat = hidden.reshape((-1,) + hidden.shape[2:])
-        return np.take(flat, self._slots, axis=0, out=self._parent_hidden)
+        return np.take(flat, slots, axis=0, out=self._parent_hidden[:batch])
 
     def run(self, model: Model, observations: np.ndarray, legal: np.ndarray,
             to_play: np.ndarray, move_number: np.ndarray) -> SearchResult:
         """Search B positions: observations [B, *obs], legal [B, A] bool, to_play [B] int32,
         move_number [B] int32 (moves already played in each game, for the temperature schedule).
+
+        B may be smaller than the tree's batch size: the first B trees do the work.
         """
-        tree, settings, watch = self.tree, self.tree.settings, self.stopwatch
-        batch = tree.batch_size
+        batch = len(observations)
+        if not 1 <= batch <= self.tree.batch_size:
+            raise ValueError(f"observations: expected 1 to {self.tree.batch_size} rows, got "
+                             f"{batch}")
+        tree = self.tree.head(batch)
+        settings, watch = tree.settings, self.stopwatch
         move_number = check_array("move_number", move_number, (batch,), np.int32)
         watch.lap("other")
         initial = model.initial_inference(observations)
         watch.lap("network")
-        hidden = self._hidden_store(initial.hidden.shape[1:])
+        hidden = self._hidden_store(initial.hidden.shape[1:])[:batch]
         hidden[:, ROOT] = initial.hidden
         watch.lap("hidden")
         noise = None

@@ -63,6 +63,11 @@ class ReferenceTree(SearchTree):
         self.stats: list[MinMax] = []
         self._pending: list[tuple[Node, int]] = []
 
+    def head(self, rows: int) -> ReferenceTree:
+        if not 1 <= rows <= self.batch_size:
+            raise ValueError(f"rows must be in [1, {self.batch_size}], got {rows}")
+        return ReferenceTree(rows, self.num_actions, self.num_players, self.settings)
+
     def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
         self.roots, self.stats = [], []
         for b in range(self.batch_size):

@@ -1,0 +1,81 @@
+"""A trained network that plays: deterministic batched search over any number of game objects.
+
+`Agent.search_games` runs one search for many games at once (evaluation uses it for every game
+whose agent is to move); `Agent.select_action` is the `Player` protocol for one game. There is no
+exploration noise and the most visited move is played, so the same position gives the same move.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from muzero.batching.inference import BatchedInference
+from muzero.checkpoint import load_checkpoint
+from muzero.config import Config
+from muzero.game import Game
+from muzero.network import network_for_game
+from muzero.plugins import GamePlugin, load_game
+from muzero.search.batched import NumbaTree
+from muzero.search.mcts import MCTS, SearchResult
+from muzero.search.model import Model
+from muzero.search.tree import SearchSettings
+
+
+class Agent:
+    """Plays with `model` and the config's search settings; satisfies `muzero.Player`."""
+
+    def __init__(self, plugin: GamePlugin, config: Config, model: Model, max_batch: int = 256):
+        self.plugin = plugin
+        self.config = config
+        self.model = model
+        self.max_batch = max_batch
+        self._mcts: MCTS | None = None
+
+    def _search(self, num_actions: int, num_players: int) -> MCTS:
+        if self._mcts is None or self._mcts.tree.num_actions != num_actions:
+            settings = replace(SearchSettings.from_config(self.config, add_noise=False),
+                               freezing_moves=0)  # always the most visited move
+            tree = NumbaTree(self.max_batch, num_actions, num_players, settings)
+            self._mcts = MCTS(tree, np.random.default_rng(0))
+        return self._mcts
+
+    def search_games(self, games: Sequence[Game]) -> SearchResult:
+        """One batched search for the player to move in each game (none may be over)."""
+        if not games:
+            raise ValueError("search_games needs at least one game")
+        first = games[0]
+        mcts = self._search(first.num_actions, first.num_players)
+        parts = []
+        for start in range(0, len(games), self.max_batch):
+            chunk = games[start:start + self.max_batch]
+            observations = np.stack([game.observation() for game in chunk])
+            legal = np.stack([game.legal_actions() for game in chunk])
+            to_play = np.array([game.to_play() for game in chunk], dtype=np.int32)
+            parts.append(mcts.run(self.model, observations, legal, to_play,
+                                  np.zeros(len(chunk), np.int32)))
+        if len(parts) == 1:
+            return parts[0]
+        return SearchResult(*(np.concatenate(fields) for fields in zip(*parts)))
+
+    def select_action(self, game: Game) -> int:
+        """The agent's move in `game`'s current position (search included, deterministic)."""
+        if game.terminal():
+            raise ValueError("the game is over: there is no move to select")
+        return int(self.search_games([game]).actions[0])
+
+
+def load_agent(checkpoint: str | os.PathLike, max_batch: int = 256) -> Agent:
+    """The agent of a checkpoint folder, or of a run folder's latest checkpoint.
+
+    Raises `CheckpointError` / `WeightsMismatchError` naming what is wrong with the files.
+    """
+    found = load_checkpoint(checkpoint)
+    plugin = load_game(found.config.game)
+    network = network_for_game(plugin, found.config)
+    network.load_weights_file(found.weights_path)
+    inference = BatchedInference(network, jit_compile=found.config.jit_compile)
+    return Agent(plugin, found.config, inference, max_batch)

@@ -1,0 +1,181 @@
+"""Checkpoints of a run: everything needed to continue it exactly, in safe formats only.
+
+A run folder (`checkpoints/<game>/<run>/`) holds TensorBoard events, `evaluations.jsonl` (one
+line per checkpoint) and checkpoint folders `step-000500/`, each with
+- `network.weights.h5`  Keras HDF5 weights tagged with the network's spec;
+- `optimizer.npz`       the optimizer's variables (moments, iteration counter);
+- `replay.npz`          the replay buffer's arrays (games, targets, priorities);
+- `checkpoint.json`     config, step, games played, evaluation, generator states.
+A checkpoint is written into a temporary folder, flushed to disk and renamed into place; then the
+`latest` file (replaced atomically) names it. A run killed while saving leaves the previous
+checkpoint and `latest` intact. Older checkpoints beyond the last `keep` are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from muzero.config import Config, ConfigError
+
+FORMAT = 1
+LATEST = "latest"
+SIDECAR = "checkpoint.json"
+WEIGHTS = "network.weights.h5"
+OPTIMIZER = "optimizer.npz"
+REPLAY = "replay.npz"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt or does not fit; the message names the problem."""
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint on disk, its sidecar read and checked."""
+
+    path: Path
+    meta: dict
+    config: Config
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / WEIGHTS
+
+    def optimizer_state(self) -> list[np.ndarray]:
+        arrays = _load_npz(self.path / OPTIMIZER)
+        try:
+            return [arrays[f"v{index:04d}"] for index in range(len(arrays))]
+        except KeyError:
+            raise CheckpointError(f"{self.path / OPTIMIZER}: variables are not numbered "
+                                  f"v0000..v{len(arrays) - 1:04d}") from None
+
+    def replay_arrays(self) -> dict[str, np.ndarray]:
+        return _load_npz(self.path / REPLAY)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+
+
+def _write_json_atomically(path: Path, data: dict | str) -> None:
+    text = data if isinstance(data, str) else json.dumps(data, indent=2, sort_keys=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file, never unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing from the checkpoint") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise CheckpointError(f"{path}: corrupt or not an .npz file ({error})") from None
+    except Exception as error:  # zipfile.BadZipFile and friends
+        raise CheckpointError(f"{path}: corrupt ({type(error).__name__}: {error})") from None
+
+
+def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
+                    optimizer_state: list[np.ndarray], replay_arrays: dict[str, np.ndarray],
+                    keep: int = 2) -> Path:
+    """Write checkpoint `step-<step>` in `run_dir` atomically; return its folder.
+
+    `save_weights(path)` writes the network's weights file; `meta` must hold the config as
+    JSON text under "config" and be JSON-serialisable.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:06d}"
+    final = run_dir / name
+    staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{name}."))
+    try:
+        save_weights(staging / WEIGHTS)
+        np.savez(staging / OPTIMIZER, **{f"v{i:04d}": array
+                                         for i, array in enumerate(optimizer_state)})
+        np.savez(staging / REPLAY, **replay_arrays)
+        (staging / SIDECAR).write_text(json.dumps({**meta, "format": FORMAT, "step": step},
+                                                  indent=2, sort_keys=True))
+        for file in staging.iterdir():
+            _fsync_file(file)
+        if final.exists():  # a checkpoint of the same step, e.g. written again after Ctrl-C
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    _write_json_atomically(run_dir / LATEST, name + "\n")
+    checkpoints = sorted(path for path in run_dir.glob("step-*") if path.is_dir())
+    for old in checkpoints[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A checkpoint folder from itself or from its run folder (through `latest`)."""
+    path = Path(path)
+    if (path / SIDECAR).is_file():
+        return path
+    latest = path / LATEST
+    if latest.is_file():
+        target = path / latest.read_text().strip()
+        if not (target / SIDECAR).is_file():
+            raise CheckpointError(f"{latest} names {target.name!r}, which holds no {SIDECAR}")
+        return target
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint or run folder")
+    raise CheckpointError(f"{path}: neither a checkpoint (no {SIDECAR}) nor a run folder "
+                          f"(no {LATEST} file)")
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read and check a checkpoint's sidecar (from the checkpoint or its run folder)."""
+    folder = resolve(path)
+    sidecar = folder / SIDECAR
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{sidecar}: corrupt, not valid JSON ({error})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{sidecar}: corrupt, expected a JSON object")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{sidecar}: format {meta.get('format')!r}, this version reads "
+                              f"format {FORMAT}")
+    for key in ("config", "step", "game"):
+        if key not in meta:
+            raise CheckpointError(f"{sidecar}: corrupt, no {key!r} entry")
+    try:
+        config = Config.from_json(meta["config"])
+    except ConfigError as error:
+        raise CheckpointError(f"{sidecar}: bad config ({error})") from None
+    for name in (WEIGHTS, OPTIMIZER, REPLAY):
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder}: {name} is missing")
+    return Checkpoint(folder, meta, config)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """One JSON line appended (and flushed) to a log such as evaluations.jsonl."""
+    with open(path, "a") as file:
+        file.write(json.dumps(record, sort_keys=True) + "\n")
+        file.flush()
+        os.fsync(file.fileno())

@@ -1,0 +1,107 @@
+"""One pair of loops, two wirings: the actor round and the learner round.
+
+Both are written against two small interfaces: where games go and batches come from (`Replay`),
+and where weights go and come from (`Weights`). Synchronous mode wires them to a local
+`ReplayBuffer` and a `LocalWeights` holder in one process; the asynchronous mode wires the same
+rounds to an HTTP client that speaks to a server holding the same `ReplayBuffer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from muzero.batching.selfplay import SelfPlayReport, play_games
+from muzero.config import Config
+from muzero.network import MuZeroNetwork
+from muzero.plugins import GamePlugin
+from muzero.records import GameRecord
+from muzero.replay import TrainingBatch
+from muzero.search.model import Model
+from muzero.training import LOSS_NAMES, Learner
+
+WeightList = list[np.ndarray]
+
+
+class Replay(Protocol):
+    def add_games(self, games: Sequence[GameRecord]) -> None: ...
+
+    def sample(self, batch_size: int) -> TrainingBatch: ...
+
+    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None: ...
+
+
+class Weights(Protocol):
+    def latest(self, known_version: int | None) -> tuple[int, WeightList] | None:
+        """The newest weights and their version, or None if `known_version` is the newest."""
+
+    def publish(self, weights: WeightList, step: int) -> int:
+        """Store new weights trained for `step` steps; return their version."""
+
+
+class LocalWeights:
+    """The in-process `Weights`: the last published weights, version counting from 1."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.step = 0
+        self._weights: WeightList | None = None
+
+    def latest(self, known_version: int | None) -> tuple[int, WeightList] | None:
+        if self._weights is None or known_version == self.version:
+            return None
+        return self.version, self._weights
+
+    def publish(self, weights: WeightList, step: int) -> int:
+        self._weights = [np.array(array, copy=True) for array in weights]
+        self.step = step
+        self.version += 1
+        return self.version
+
+
+class Actor:
+    """Self-play with its own copy of the network, refreshed from `Weights` before each round."""
+
+    def __init__(self, plugin: GamePlugin, config: Config, network: MuZeroNetwork,
+                 model: Model):
+        self.plugin = plugin
+        self.config = config
+        self.network = network
+        self.model = model
+        self.version: int | None = None
+
+    def refresh(self, weights: Weights) -> bool:
+        update = weights.latest(self.version)
+        if update is None:
+            return False
+        self.version, arrays = update
+        self.network.set_weights(arrays)
+        return True
+
+    def round(self, replay: Replay, weights: Weights, num_games: int, seed: Sequence[int],
+              progress: Callable[[int], None] | None = None) -> SelfPlayReport:
+        """Fetch the latest weights, play `num_games` games, hand them to `replay`."""
+        self.refresh(weights)
+        report = play_games(self.plugin, self.config, self.model, num_games, seed=seed,
+                            progress=progress)
+        replay.add_games(report.games)
+        return report
+
+
+def learner_round(learner: Learner, replay: Replay, weights: Weights, num_steps: int,
+                  progress: Callable[[int], None] | None = None) -> dict[str, float]:
+    """Train `num_steps` steps on batches from `replay`, report new priorities after each, then
+    publish the weights. Returns the mean of each loss over the round."""
+    sums = dict.fromkeys(LOSS_NAMES, 0.0)
+    for _ in range(num_steps):
+        batch = replay.sample(learner.config.batch_size)
+        result = learner.train_step(batch)
+        replay.update_priorities(batch.indices, result.value_errors)
+        for name, value in result.losses.items():
+            sums[name] += value
+        if progress is not None:
+            progress(1)
+    weights.publish(learner.network.get_weights(), learner.step)
+    return {name: total / max(num_steps, 1) for name, total in sums.items()}

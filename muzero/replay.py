@@ -1,0 +1,307 @@
+"""The replay buffer: recent games as flat ring arrays, n-step targets, prioritized sampling.
+
+Positions live in ring arrays of `replay_capacity` rows; a game occupies consecutive rows (modulo
+the capacity), so position t + k of the game at row s is row (s + k) % C. Adding a game that
+does not fit evicts the oldest whole games. Everything a target needs is fixed when a game
+arrives (its root values do not change), so the n-step value target of every position is computed
+once at insertion, and assembling a batch is a handful of gathers over [B, K + 1] row indices: no
+Python loop per position.
+
+Targets, for every player p, at unroll step k of a sample at position t of a game of length T
+(MuZero appendix G and its pseudocode):
+- value: sum_{j<n} discount^j r_p[t+k+j] + discount^n root_value_p[t+k+n], terms past the end
+  dropped; 0 once t + k >= T (absorbing);
+- reward (k >= 1): r_p[t+k-1], 0 past the end;
+- policy: the root visit shares at t + k, uniform and masked out past the end;
+- to-play (k >= 1, the dynamics head): the player to move at t + k, masked at and past the end.
+Actions past the end are drawn uniformly, as in the paper.
+
+Prioritized sampling (Schaul et al. 2016, as MuZero uses it): position i is drawn with probability
+P(i) = p_i^alpha / sum_j p_j^alpha, where p_i = max over players |root value - value target|
+(from the search at insertion, from the network after each train step); its loss is weighted by
+w_i = (N P(i))^-beta over the N stored positions, divided by the batch mean of those weights.
+Normalising by the batch mean (self-normalised importance sampling) rather than by the largest
+weight keeps the loss at the scale of uniform sampling: with priorities spanning three orders of
+magnitude, max-normalised weights shrink every loss a thousandfold next to the L2 term.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from muzero.config import Config
+from muzero.plugins import GamePlugin
+from muzero.records import GameRecord
+
+MIN_PRIORITY = 1e-3  # a position the network already predicts perfectly is still drawn sometimes
+
+
+class TrainingBatch(NamedTuple):
+    """B samples of K unroll steps: what one train step consumes."""
+
+    observations: np.ndarray  # [B, *observation_shape] float32
+    actions: np.ndarray  # [B, K] int32
+    target_values: np.ndarray  # [B, K + 1, P] float32
+    target_rewards: np.ndarray  # [B, K + 1, P] float32 (step 0 has no reward; zero)
+    target_policies: np.ndarray  # [B, K + 1, A] float32
+    policy_mask: np.ndarray  # [B, K + 1] float32: 1 where the position exists
+    target_to_play: np.ndarray  # [B, K + 1] int32
+    to_play_mask: np.ndarray  # [B, K + 1] float32: 1 for k >= 1 where the position exists
+    weights: np.ndarray  # [B] float32: importance weights (1 for uniform sampling)
+    indices: np.ndarray  # [B] int64: position ids, for update_priorities
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """A transformation of the game that maps legal play onto legal play.
+
+    observation_index [prod(observation_shape)] and action_index [A] are gather indices: the
+    transformed observation is observation.flat[observation_index] and the transformed policy is
+    policy[action_index]; an action a becomes the position of a in action_index.
+    """
+
+    observation_index: np.ndarray
+    action_index: np.ndarray
+
+
+def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
+                  discount: float) -> np.ndarray:
+    """n-step value targets [T, P] of one game from its rewards [T, P] and root values [T, P]."""
+    length = len(rewards)
+    targets = np.zeros_like(rewards, dtype=np.float64)
+    for j in range(min(td_steps, length)):  # a loop over n, vectorised over positions
+        targets[:length - j] += discount ** j * rewards[j:]
+    if td_steps < length:
+        targets[:length - td_steps] += discount ** td_steps * root_values[td_steps:]
+    return targets.astype(np.float32)
+
+
+class ReplayBuffer:
+    """Whole games in ring arrays; `sample` builds training batches, `add_games` stores games."""
+
+    def __init__(self, config: Config, observation_shape: tuple[int, ...], num_actions: int,
+                 num_players: int, rng: np.random.Generator,
+                 symmetries: Sequence[Symmetry] = ()):
+        capacity = config.replay_capacity
+        self.config = config
+        self.capacity = capacity
+        self.observation_shape = tuple(observation_shape)
+        self.num_actions = num_actions
+        self.num_players = num_players
+        self.rng = rng
+        self.observations = np.zeros((capacity,) + self.observation_shape, np.float32)
+        self.actions = np.zeros(capacity, np.int32)
+        self.rewards = np.zeros((capacity, num_players), np.float32)
+        self.to_play = np.zeros(capacity, np.int32)
+        self.root_values = np.zeros((capacity, num_players), np.float32)
+        self.policies = np.zeros((capacity, num_actions), np.float32)
+        self.values = np.zeros((capacity, num_players), np.float32)  # n-step value targets
+        self.position = np.zeros(capacity, np.int32)  # t: index of the row in its game
+        self.length = np.zeros(capacity, np.int32)  # T of the row's game
+        self.position_id = np.full(capacity, -1, np.int64)  # running id of the row's position
+        self.priorities = np.zeros(capacity, np.float64)  # p^alpha; 0 for empty or evicted rows
+        self.games: deque[tuple[int, int]] = deque()  # (first position id, length), oldest first
+        self.total_positions = 0  # positions ever added: the next position id
+        self.total_games = 0
+        self._set_symmetries(symmetries)
+
+    def _set_symmetries(self, symmetries: Sequence[Symmetry]) -> None:
+        use = self.config.augment_symmetries and len(symmetries) > 0
+        size = int(np.prod(self.observation_shape))
+        identity = Symmetry(np.arange(size), np.arange(self.num_actions))
+        chosen = list(symmetries) if use else [identity]
+        for symmetry in chosen:
+            if sorted(symmetry.observation_index.tolist()) != list(range(size)) or \
+                    sorted(symmetry.action_index.tolist()) != list(range(self.num_actions)):
+                raise ValueError("a symmetry's indices must be permutations of the observation "
+                                 "cells and of the actions")
+        self._observation_index = np.stack([s.observation_index for s in chosen])  # [S, obs]
+        self._policy_index = np.stack([s.action_index for s in chosen])  # [S, A]
+        self._action_map = np.argsort(self._policy_index, axis=1).astype(np.int32)  # [S, A]
+
+    # ----- storing -----
+
+    @property
+    def num_positions(self) -> int:
+        return sum(length for _, length in self.games)
+
+    @property
+    def num_games(self) -> int:
+        return len(self.games)
+
+    def add_games(self, games: Sequence[GameRecord]) -> None:
+        for game in games:
+            self._add(game)
+
+    def _check(self, game: GameRecord) -> None:
+        length = len(game)
+        expected = {"observations": (length,) + self.observation_shape,
+                    "rewards": (length, self.num_players),
+                    "root_values": (length, self.num_players),
+                    "policies": (length, self.num_actions)}
+        for name, shape in expected.items():
+            if getattr(game, name).shape != shape:
+                raise ValueError(f"game record: {name} has shape {getattr(game, name).shape}, "
+                                 f"expected {shape}")
+        if not 1 <= length <= self.capacity:
+            raise ValueError(f"game record: length {length} must be in [1, replay_capacity="
+                             f"{self.capacity}]")
+        if game.actions.min() < 0 or game.actions.max() >= self.num_actions:
+            raise ValueError(f"game record: actions out of range [0, {self.num_actions})")
+        if game.to_play.min() < 0 or game.to_play.max() >= self.num_players:
+            raise ValueError(f"game record: to_play out of range [0, {self.num_players})")
+        for name in ("observations", "rewards", "root_values", "policies"):
+            if not np.isfinite(getattr(game, name)).all():
+                raise ValueError(f"game record: {name} holds non-finite numbers")
+
+    def _add(self, game: GameRecord) -> None:
+        self._check(game)
+        length = len(game)
+        start = self.total_positions
+        while self.games and self.games[0][0] < start + length - self.capacity:
+            first, old_length = self.games.popleft()
+            self.priorities[np.arange(first, first + old_length) % self.capacity] = 0.0
+        rows = np.arange(start, start + length) % self.capacity
+        values = value_targets(game.rewards, game.root_values, self.config.td_steps,
+                               self.config.discount)
+        self.observations[rows] = game.observations
+        self.actions[rows] = game.actions
+        self.rewards[rows] = game.rewards
+        self.to_play[rows] = game.to_play
+        self.root_values[rows] = game.root_values
+        self.policies[rows] = game.policies
+        self.values[rows] = values
+        self.position[rows] = np.arange(length)
+        self.length[rows] = length
+        self.position_id[rows] = np.arange(start, start + length)
+        errors = np.abs(game.root_values - values).max(axis=1)
+        self.priorities[rows] = self._priority(errors)
+        self.games.append((start, length))
+        self.total_positions += length
+        self.total_games += 1
+
+    def _priority(self, errors: np.ndarray) -> np.ndarray:
+        """Stored priorities p^alpha from absolute value errors."""
+        return np.maximum(errors.astype(np.float64), MIN_PRIORITY) ** self.config.priority_alpha
+
+    # ----- sampling -----
+
+    def _draw(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows [B] and their importance weights [B]."""
+        if not self.games:
+            raise ValueError("the replay buffer is empty: add games before sampling")
+        if not self.config.prioritized_replay:
+            first = self.games[0][0]
+            ids = self.rng.integers(first, self.total_positions, batch_size)
+            return ids % self.capacity, np.ones(batch_size, np.float32)
+        cumulative = np.cumsum(self.priorities)
+        total = cumulative[-1]
+        rows = np.searchsorted(cumulative, self.rng.random(batch_size) * total, side="right")
+        rows = np.minimum(rows, self.capacity - 1)
+        stored = np.count_nonzero(self.priorities)
+        weights = (stored * self.priorities[rows] / total) ** -self.config.priority_beta
+        return rows, (weights / weights.mean()).astype(np.float32)
+
+    def probabilities(self) -> np.ndarray:
+        """P(row) for every row [C]: what `sample` draws from (for tests and diagnostics)."""
+        if not self.config.prioritized_replay:
+            stored = self.priorities > 0.0
+            return stored / stored.sum()
+        return self.priorities / self.priorities.sum()
+
+    def sample(self, batch_size: int) -> TrainingBatch:
+        """A batch of `batch_size` positions with their K-step targets."""
+        rows, weights = self._draw(batch_size)
+        K = self.config.num_unroll_steps
+        steps = np.arange(K + 1)
+        unrolled = rows[:, None] + steps  # [B, K + 1] before the modulo
+        offset = self.position[rows][:, None] + steps  # t + k
+        exists = offset < self.length[rows][:, None]  # [B, K + 1]
+        at = unrolled % self.capacity
+
+        symmetry = self.rng.integers(len(self._policy_index), size=batch_size)
+        observations = self.observations[rows].reshape(batch_size, -1)
+        observations = np.take_along_axis(observations, self._observation_index[symmetry], 1)
+
+        random_actions = self.rng.integers(self.num_actions, size=(batch_size, K))
+        actions = np.where(exists[:, :K], self.actions[at[:, :K]], random_actions)
+        actions = np.take_along_axis(self._action_map[symmetry], actions, 1)
+
+        uniform = np.float32(1.0 / self.num_actions)
+        policies = np.where(exists[..., None], self.policies[at], uniform)
+        policies = np.take_along_axis(policies, self._policy_index[symmetry][:, None, :], 2)
+
+        values = np.where(exists[..., None], self.values[at], 0.0)
+        reward_exists = np.concatenate([np.zeros((batch_size, 1), bool), exists[:, :K]], 1)
+        previous = (unrolled - 1) % self.capacity
+        rewards = np.where(reward_exists[..., None], self.rewards[previous], 0.0)
+        to_play_mask = exists.copy()
+        to_play_mask[:, 0] = False
+        to_play = np.where(exists, self.to_play[at], 0)
+        return TrainingBatch(
+            observations=observations.reshape((batch_size,) + self.observation_shape),
+            actions=actions.astype(np.int32),
+            target_values=values.astype(np.float32),
+            target_rewards=rewards.astype(np.float32),
+            target_policies=policies.astype(np.float32),
+            policy_mask=exists.astype(np.float32),
+            target_to_play=to_play.astype(np.int32),
+            to_play_mask=to_play_mask.astype(np.float32),
+            weights=weights,
+            indices=self.position_id[rows])
+
+    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None:
+        """New priorities from absolute value errors [B] of positions `indices` [B].
+
+        Positions evicted since they were sampled are skipped.
+        """
+        indices = np.asarray(indices, np.int64)
+        errors = np.asarray(errors, np.float64)
+        if indices.shape != errors.shape or indices.ndim != 1:
+            raise ValueError(f"update_priorities: indices {indices.shape} and errors "
+                             f"{errors.shape} must be equal 1-d shapes")
+        if not np.isfinite(errors).all():
+            raise ValueError("update_priorities: errors hold non-finite numbers")
+        rows = indices % self.capacity
+        current = (self.position_id[rows] == indices) & (self.priorities[rows] > 0.0)
+        self.priorities[rows[current]] = self._priority(errors[current])
+
+    # ----- saving (safe formats only: arrays in .npz, the rest as JSON) -----
+
+    ARRAYS = ("observations", "actions", "rewards", "to_play", "root_values", "policies",
+              "values", "position", "length", "position_id", "priorities")
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Arrays and JSON-serialisable metadata that `restore` takes back exactly."""
+        arrays = {name: getattr(self, name) for name in self.ARRAYS}
+        arrays["games"] = np.array(self.games, np.int64).reshape(-1, 2)
+        meta = {"total_positions": self.total_positions, "total_games": self.total_games,
+                "rng": self.rng.bit_generator.state}
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        for name in self.ARRAYS:
+            current = getattr(self, name)
+            stored = arrays.get(name)
+            if stored is None or stored.shape != current.shape or stored.dtype != current.dtype:
+                got = "missing" if stored is None else f"{stored.shape} {stored.dtype}"
+                raise ValueError(f"replay state: {name} is {got}, expected {current.shape} "
+                                 f"{current.dtype} (another game or replay_capacity?)")
+            current[...] = stored
+        self.games = deque((int(first), int(length)) for first, length in arrays["games"])
+        self.total_positions = int(meta["total_positions"])
+        self.total_games = int(meta["total_games"])
+        self.rng.bit_generator.state = meta["rng"]
+
+
+def symmetries_from_plugin(plugin: GamePlugin, config: Config) -> list[Symmetry]:
+    """The game's declared symmetries (its optional `symmetries(config)`), or none."""
+    if plugin.symmetries is None:
+        return []
+    return [Symmetry(np.asarray(o, np.int64), np.asarray(a, np.int64))
+            for o, a in plugin.symmetries(config)]

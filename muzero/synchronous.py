@@ -1,0 +1,245 @@
+"""Synchronous mode: self-play and training take turns in one process, then the agent is evaluated.
+
+Iteration i plays `games_per_iteration` games (seeded by the run's seed and i), then trains until
+the step count keeps pace with the games played (`num_steps * games_played / num_games`), so the
+run's two budgets end together. Each crossing of a multiple of `checkpoint_interval` steps, and the
+end of the run, evaluates the agent and writes a checkpoint. Ctrl-C writes a checkpoint too.
+Resuming from a checkpoint continues exactly: same weights, optimizer, replay buffer, priorities,
+generator states and counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from muzero.agent import Agent
+from muzero.batching.inference import BatchedInference
+from muzero.checkpoint import Checkpoint, append_jsonl, save_checkpoint
+from muzero.config import Config
+from muzero.evaluation import evaluate
+from muzero.loops import Actor, LocalWeights, learner_round
+from muzero.network import network_for_game
+from muzero.plugins import GamePlugin
+from muzero.replay import ReplayBuffer, symmetries_from_plugin
+from muzero.stopwatch import Stopwatch
+from muzero.training import Learner
+
+EVALUATIONS = "evaluations.jsonl"
+
+
+class SynchronousRun:
+    """One run's state: learner, actor, replay buffer, counters, run folder."""
+
+    def __init__(self, plugin: GamePlugin, config: Config, run_dir: Path,
+                 checkpoint: Checkpoint | None = None, progress_bars: bool | None = None,
+                 log: Callable[[str], None] = tqdm.write):
+        self.plugin = plugin
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress_bars = progress_bars
+        self.log = log
+        self.learner = Learner(network_for_game(plugin, config), config)
+        actor_network = network_for_game(plugin, config)
+        inference = BatchedInference(actor_network, jit_compile=config.jit_compile)
+        self.actor = Actor(plugin, config, actor_network, inference)
+        self.agent = Agent(plugin, config, inference)
+        game = plugin.make_game(config, np.random.default_rng(0))
+        self.replay = ReplayBuffer(config, game.observation_shape, game.num_actions,
+                                   game.num_players, np.random.default_rng([config.seed, 1]),
+                                   symmetries_from_plugin(plugin, config))
+        self.weights = LocalWeights()
+        self.games_played = 0
+        self.iteration = 0
+        self.seconds = Stopwatch()
+        self.previous_seconds: dict[str, float] = {}  # time of the run before a resume
+        self.last_evaluation: dict | None = None
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.weights.publish(self.learner.network.get_weights(), self.learner.step)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = tf.summary.create_file_writer(str(self.run_dir))
+        with self.writer.as_default():
+            tf.summary.text("config", f"```\n{config.to_json()}\n```", step=self.learner.step)
+
+    # ----- state -----
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        self.learner.network.load_weights_file(checkpoint.weights_path)
+        self.learner.set_optimizer_state(checkpoint.optimizer_state())
+        self.replay.restore(checkpoint.replay_arrays(), checkpoint.meta["replay"])
+        self.games_played = int(checkpoint.meta["games_played"])
+        self.iteration = int(checkpoint.meta["iteration"])
+        self.previous_seconds = dict(checkpoint.meta.get("seconds", {}))
+        self.last_evaluation = checkpoint.meta.get("evaluation")
+
+    def phase_seconds(self) -> dict[str, float]:
+        phases = dict(self.previous_seconds)
+        for phase, seconds in self.seconds.totals.items():
+            phases[phase] = phases.get(phase, 0.0) + seconds
+        return phases
+
+    def save(self) -> Path:
+        """Checkpoint the current state (without evaluating)."""
+        arrays, replay_meta = self.replay.state()
+        meta = {"config": self.config.to_json(), "game": self.config.game,
+                "games_played": self.games_played, "iteration": self.iteration,
+                "replay": replay_meta, "seconds": self.phase_seconds(),
+                "evaluation": self.last_evaluation}
+        path = save_checkpoint(self.run_dir, self.learner.step, meta,
+                               self.learner.network.save_weights_file,
+                               self.learner.optimizer_state(), arrays)
+        self.seconds.lap("checkpoint")
+        return path
+
+    @property
+    def finished(self) -> bool:
+        return (self.games_played >= self.config.num_games
+                and self.learner.step >= self.config.num_steps)
+
+    def _target_steps(self) -> int:
+        config = self.config
+        if self.games_played >= config.num_games:
+            return config.num_steps
+        return config.num_steps * self.games_played // config.num_games
+
+    # ----- the run -----
+
+    def run(self) -> dict | None:
+        """Train to the end (or Ctrl-C); return the last evaluation."""
+        config = self.config
+        train_bar = tqdm(total=config.num_steps, initial=self.learner.step, desc="train",
+                         unit="step", disable=self._bars_disabled(), dynamic_ncols=True)
+        self.seconds.reset()
+        try:
+            while not self.finished:
+                self._iteration(train_bar)
+        except KeyboardInterrupt:
+            train_bar.close()
+            path = self.save()
+            self.log(f"interrupted: checkpoint written to {path}")
+            raise
+        train_bar.close()
+        return self.last_evaluation
+
+    def _bars_disabled(self) -> bool | None:
+        return None if self.progress_bars is None else not self.progress_bars
+
+    def _iteration(self, train_bar: tqdm) -> None:
+        config = self.config
+        step_before = self.learner.step
+        games = min(config.games_per_iteration, config.num_games - self.games_played)
+        report = None
+        if games > 0:
+            with tqdm(total=games, desc="self-play", unit="game", leave=False,
+                      disable=self._bars_disabled(), dynamic_ncols=True) as bar:
+                report = self.actor.round(self.replay, self.weights, games,
+                                          seed=(config.seed, self.iteration),
+                                          progress=bar.update)
+            self.games_played += games
+            self.seconds.lap("self-play")
+        steps = self._target_steps() - self.learner.step
+        losses = None
+        if steps > 0:
+            started = time.perf_counter()
+            losses = learner_round(self.learner, self.replay, self.weights, steps,
+                                   train_bar.update)
+            self.seconds.lap("training")
+            self._write_training(losses, steps / (time.perf_counter() - started))
+        if report is not None:
+            self._write_selfplay(report)
+        self.iteration += 1
+        interval = config.checkpoint_interval
+        if self.finished or self.learner.step // interval > step_before // interval:
+            self._checkpoint_and_evaluate(losses, report)
+
+    def _checkpoint_and_evaluate(self, losses: dict | None, report) -> None:
+        config = self.config
+        self.actor.refresh(self.weights)  # the agent plays the weights just trained
+        evaluation = None
+        if config.num_eval_games > 0:
+            evaluation = evaluate(self.agent, self.plugin, config, config.num_eval_games,
+                                  seed=config.seed)
+            self.seconds.lap("evaluation")
+            self._write_evaluation(evaluation)
+        self.last_evaluation = evaluation
+        path = self.save()
+        phases = self.phase_seconds()
+        record = {"step": self.learner.step, "games": self.games_played,
+                  "positions": self.replay.total_positions,
+                  "seconds": sum(phases.values()), "phase_seconds": phases,
+                  "losses": losses, "evaluation": evaluation, "checkpoint": path.name}
+        append_jsonl(self.run_dir / EVALUATIONS, record)
+        self.log(self._summary_line(losses, report, evaluation, phases))
+
+    # ----- reporting -----
+
+    def _summary_line(self, losses, report, evaluation, phases) -> str:
+        total = sum(phases.values()) or 1.0
+        parts = [f"step {self.learner.step}/{self.config.num_steps}",
+                 f"games {self.games_played}"]
+        if losses:
+            parts.append("loss " + " ".join(f"{name} {losses[name]:.3f}"
+                                            for name in ("value", "reward", "policy", "to_play")))
+        if report is not None:
+            parts.append(f"{report.positions_per_second:.0f} positions/s")
+        train_seconds = phases.get("training", 0.0)
+        if train_seconds:
+            parts.append(f"{self.learner.step / train_seconds:.1f} steps/s")
+        if evaluation:
+            parts.append(evaluation["summary"])
+        shares = ", ".join(f"{phase} {seconds / total:.0%}" for phase, seconds in phases.items())
+        parts.append(f"{total:.0f} s ({shares})")
+        return " | ".join(parts)
+
+    def _write_training(self, losses: dict[str, float], steps_per_second: float) -> None:
+        step = self.learner.step
+        with self.writer.as_default():
+            for name, value in losses.items():
+                tf.summary.scalar(f"loss/{name}", value, step=step)
+            tf.summary.scalar("throughput/train_steps_per_second", steps_per_second, step=step)
+            tf.summary.scalar("throughput/positions_trained_per_second",
+                              steps_per_second * self.config.batch_size, step=step)
+            tf.summary.scalar("learning_rate",
+                              float(self.learner.optimizer.learning_rate), step=step)
+
+    def _write_selfplay(self, report) -> None:
+        step = self.learner.step
+        lengths = [len(game) for game in report.games]
+        returns = np.stack([game.total_rewards() for game in report.games])
+        network = report.phase_seconds.get("network", 0.0)
+        with self.writer.as_default():
+            tf.summary.scalar("selfplay/games", self.games_played, step=step)
+            tf.summary.scalar("selfplay/mean_game_length", float(np.mean(lengths)), step=step)
+            for player, value in enumerate(returns.mean(axis=0)):
+                tf.summary.scalar(f"selfplay/mean_return_player_{player}", float(value),
+                                  step=step)
+            tf.summary.scalar("throughput/selfplay_positions_per_second",
+                              report.positions_per_second, step=step)
+            total = sum(report.phase_seconds.values())
+            if total:
+                tf.summary.scalar("throughput/selfplay_network_share", network / total,
+                                  step=step)
+            tf.summary.scalar("replay/positions", self.replay.num_positions, step=step)
+
+    def _write_evaluation(self, evaluation: dict) -> None:
+        step = self.learner.step
+        with self.writer.as_default():
+            if "returns" in evaluation:
+                result = evaluation["returns"]
+                tf.summary.scalar("evaluation/mean_return", result["mean"], step=step)
+                tf.summary.scalar("evaluation/return_stderr", result["stderr"], step=step)
+            for opponent, seats in evaluation.get("matches", {}).items():
+                for seat, result in enumerate(seats):
+                    games = max(sum(result.values()), 1)
+                    for outcome in ("wins", "draws", "losses"):
+                        tf.summary.scalar(f"evaluation/{opponent}/seat_{seat}_{outcome}",
+                                          result[outcome] / games, step=step)
+            tf.summary.text("evaluation/summary", evaluation["summary"], step=step)
+        self.writer.flush()
+

@@ -1,0 +1,218 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from muzero import load_agent
+from muzero.__main__ import main
+from muzero.checkpoint import CheckpointError, load_checkpoint
+from muzero.network import WeightsMismatchError, network_for_game
+from muzero.play import play_in_terminal
+from muzero.plugins import load_game
+from muzero.synchronous import EVALUATIONS, SynchronousRun
+
+TINY = dict(channels=8, num_blocks=1, jit_compile=False, num_simulations=4, batch_size=16,
+            num_unroll_steps=3, num_envs=8, games_per_iteration=16, num_games=48, num_steps=12,
+            checkpoint_interval=4, num_eval_games=4, replay_capacity=2000)
+PLUGIN = load_game("tictactoe")
+CONFIG = PLUGIN.make_config().replace(**TINY)
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny finished run: (run, run folder)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run = SynchronousRun(PLUGIN, CONFIG, run_dir, progress_bars=False, log=quiet)
+    run.run()
+    return run, run_dir
+
+
+def test_run_trains_to_the_end_and_records_everything(trained):
+    run, run_dir = trained
+    assert run.learner.step == 12 and run.games_played == 48
+    assert run.replay.total_games == 48
+    lines = [json.loads(line) for line in (run_dir / EVALUATIONS).read_text().splitlines()]
+    assert [line["step"] for line in lines] == [4, 8, 12]
+    assert set(lines[-1]["evaluation"]["matches"]) == {"minimax", "random"}
+    assert sum(lines[-1]["evaluation"]["matches"]["random"][0].values()) == 2  # 4 games, 2 seats
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint.step == 12 and checkpoint.path.name == "step-000012"
+    assert len(list(run_dir.glob("step-*"))) == 2  # older checkpoints are pruned
+    tags = set()
+    for event_file in run_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags.update(value.tag for value in event.summary.value)
+    for tag in ("loss/value", "loss/reward", "loss/policy", "loss/to_play", "loss/l2",
+                "throughput/train_steps_per_second", "throughput/selfplay_positions_per_second",
+                "evaluation/minimax/seat_0_losses", "config", "selfplay/mean_game_length"):
+        assert tag in tags
+
+
+def test_checkpoint_reloads_to_identical_outputs(trained):
+    run, run_dir = trained
+    agent = load_agent(run_dir)
+    observations = np.random.default_rng(0).random((5, 3, 3, 3), dtype=np.float32)
+    expected = run.learner.network.representation(observations)
+    for saved, loaded in zip(run.learner.network.get_weights(),
+                             agent.model.network.get_weights()):
+        np.testing.assert_array_equal(saved, loaded)
+    np.testing.assert_array_equal(agent.model.network.representation(observations), expected)
+    hidden, action = expected.numpy(), np.arange(5)
+    np.testing.assert_array_equal(agent.model.network.dynamics([hidden, action])[1],
+                                  run.learner.network.dynamics([hidden, action])[1])
+    # The compiled inference pads the batch to a bucket: equal to rounding.
+    np.testing.assert_allclose(agent.model.initial_inference(observations).hidden, hidden,
+                               atol=1e-6)
+
+
+def test_agent_is_deterministic_and_plays_legal_moves(trained):
+    _, run_dir = trained
+    agent = load_agent(run_dir)
+    game = PLUGIN.make_game(CONFIG, np.random.default_rng(0))
+    for _ in range(3):
+        game.step(agent.select_action(game))
+    first = agent.select_action(game)
+    assert game.legal_actions()[first]
+    assert all(agent.select_action(game) == first for _ in range(3))
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    whole = SynchronousRun(PLUGIN, CONFIG, tmp_path / "whole", progress_bars=False, log=quiet)
+    whole.run()
+
+    def interrupt_at_first_checkpoint(line: str) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C would, right after the checkpoint at step 4
+
+    cut = SynchronousRun(PLUGIN, CONFIG, tmp_path / "cut", progress_bars=False,
+                         log=interrupt_at_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        cut.run()
+    checkpoint = load_checkpoint(tmp_path / "cut")
+    assert checkpoint.step == 4
+    resumed = SynchronousRun(PLUGIN, checkpoint.config, tmp_path / "cut", checkpoint,
+                             progress_bars=False, log=quiet)
+    assert resumed.learner.step == 4 and resumed.games_played == 16
+    resumed.run()
+    assert resumed.learner.step == whole.learner.step == 12
+    for a, b in zip(whole.learner.network.get_weights(), resumed.learner.network.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(whole.learner.optimizer_state(), resumed.learner.optimizer_state()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
+
+
+def copy_checkpoint(run_dir: Path, target: Path) -> Path:
+    import shutil
+
+    source = load_checkpoint(run_dir).path
+    shutil.copytree(source, target)
+    return target
+
+
+def test_corrupt_or_mismatched_checkpoints_fail_clearly(trained, tmp_path):
+    _, run_dir = trained
+    broken = copy_checkpoint(run_dir, tmp_path / "sidecar")
+    (broken / "checkpoint.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="checkpoint.json: corrupt, not valid JSON"):
+        load_checkpoint(broken)
+
+    broken = copy_checkpoint(run_dir, tmp_path / "weights")
+    data = (broken / "network.weights.h5").read_bytes()
+    (broken / "network.weights.h5").write_bytes(data[: len(data) // 3])
+    with pytest.raises(WeightsMismatchError, match="not a readable HDF5"):
+        load_agent(broken)
+
+    broken = copy_checkpoint(run_dir, tmp_path / "replay")
+    (broken / "replay.npz").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="replay.npz: corrupt"):
+        load_checkpoint(broken).replay_arrays()
+
+    broken = copy_checkpoint(run_dir, tmp_path / "missing")
+    (broken / "optimizer.npz").unlink()
+    with pytest.raises(CheckpointError, match="optimizer.npz is missing"):
+        load_checkpoint(broken)
+
+    other = network_for_game(PLUGIN, CONFIG.replace(channels=16))
+    with pytest.raises(WeightsMismatchError, match="channels: file 8 vs network 16"):
+        other.load_weights_file(load_checkpoint(run_dir).weights_path)
+
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nowhere")
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "sidecar")]) == 2
+
+
+def test_a_checkpoint_of_another_game_is_refused(trained, capsys):
+    _, run_dir = trained
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--game", "onearmbandit"]) == 2
+    assert "is of game 'tictactoe', not 'onearmbandit'" in capsys.readouterr().err
+
+
+def test_evaluate_command_reports_every_seat(trained, capsys):
+    _, run_dir = trained
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--opponent", "minimax",
+                 "--games", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "minimax: seat 0 W" in out and "seat 1 W" in out
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--opponent", "self",
+                 "--games", "2"]) == 0
+    assert main(["evaluate", "--checkpoint", str(run_dir), "--opponent", "nobody"]) == 2
+
+
+def test_play_against_the_agent_reprompts_bad_input(trained):
+    _, run_dir = trained
+    agent = load_agent(run_dir)
+    typed = iter(["x", "42"] + [str(cell) for cell in range(9)] * 5)
+    shown = []
+    totals = play_in_terminal(agent.plugin, agent.config, "agent", 0, read=lambda _: next(typed),
+                              write=shown.append, bot=agent)
+    assert "not a number: 'x'" in shown and "illegal move: 42" in shown
+    assert any(line.startswith("agent plays") for line in shown)
+    assert totals.sum() == 0
+
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def test_play_command_in_a_real_terminal_session(trained):
+    _, run_dir = trained
+    typed = "oops\n" + "".join(f"{cell}\n" for cell in range(9)) * 5
+    done = subprocess.run([sys.executable, "-m", "muzero", "play", "--checkpoint", str(run_dir)],
+                          input=typed, capture_output=True, text=True, timeout=120, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert "not a number: 'oops'" in done.stdout and "total rewards per player" in done.stdout
+
+
+def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in TINY.items()
+             if name not in ("num_envs",)]
+    command = [sys.executable, "-m", "muzero", "--game", "tictactoe", "--synchronous",
+               "--checkpoint-dir", str(tmp_path), "--run", "interrupted", "--envs", "8",
+               *flags, "--num-steps", "100000", "--num-games", "1000000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=ENV)
+    run_dir = tmp_path / "tictactoe" / "interrupted"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "latest").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    assert (run_dir / "latest").exists(), "no first checkpoint within 120 s"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted: checkpoint written" in out and "--resume" in err
+    checkpoint = load_checkpoint(run_dir)
+    assert checkpoint.step >= 4
+    agent = load_agent(run_dir)
+    assert agent.select_action(PLUGIN.make_game(CONFIG, np.random.default_rng(0))) in range(9)

@@ -1,0 +1,110 @@
+import numpy as np
+import pytest
+
+from muzero.batching.inference import BatchedInference
+from muzero.batching.selfplay import play_games
+from muzero.network import network_for_game
+from muzero.plugins import load_game
+from muzero.replay import ReplayBuffer, symmetries_from_plugin
+from muzero.training import Learner
+
+TINY = dict(channels=8, num_blocks=1, hidden_size=16, mlp_layers=1, jit_compile=False,
+            num_simulations=4, batch_size=32, num_unroll_steps=3, num_steps=60,
+            learning_rate=3e-3)
+
+
+def filled_replay(game_name: str, num_games: int, **changes):
+    plugin = load_game(game_name)
+    config = plugin.make_config().replace(**{**TINY, **changes})
+    model = BatchedInference(network_for_game(plugin, config), jit_compile=False)
+    report = play_games(plugin, config, model, num_games, num_envs=16, seed=0)
+    game = plugin.make_game(config, np.random.default_rng(0))
+    replay = ReplayBuffer(config, game.observation_shape, game.num_actions, game.num_players,
+                          np.random.default_rng(0), symmetries_from_plugin(plugin, config))
+    replay.add_games(report.games)
+    return plugin, config, replay
+
+
+@pytest.fixture(scope="module")
+def tictactoe_replay():
+    return filled_replay("tictactoe", 48)
+
+
+def mean_losses(learner: Learner, batches) -> dict[str, float]:
+    """Losses of fixed batches with the current weights, no update."""
+    sums: dict[str, float] = {}
+    for batch in batches:
+        losses, _ = learner.evaluate_losses(batch)
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value
+    return {name: value / len(batches) for name, value in sums.items()}
+
+
+def policy_entropy(batches, K: int) -> float:
+    """The smallest policy loss possible: the weighted entropy of the visit-share targets, with
+    the learner's step weights (1 at step 0, 1/K after)."""
+    total = 0.0
+    for batch in batches:
+        p = batch.target_policies
+        entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(-1) * batch.policy_mask
+        steps = np.array([1.0] + [1.0 / K] * K)
+        total += float(((entropy * steps).sum(-1) * batch.weights).mean())
+    return total / len(batches)
+
+
+def test_short_training_lowers_every_loss(tictactoe_replay):
+    plugin, config, replay = tictactoe_replay
+    learner = Learner(network_for_game(plugin, config), config)
+    held_out = [replay.sample(config.batch_size) for _ in range(4)]
+    before = mean_losses(learner, held_out)
+    floor = policy_entropy(held_out, config.num_unroll_steps)
+    before["policy"] -= floor  # what can be learned: the KL divergence to the targets
+    for _ in range(config.num_steps):
+        batch = replay.sample(config.batch_size)
+        result = learner.train_step(batch)
+        replay.update_priorities(batch.indices, result.value_errors)
+    after = mean_losses(learner, held_out)
+    after["policy"] -= floor
+    for name in ("value", "reward", "policy", "to_play", "total"):
+        assert after[name] < 0.8 * before[name], (name, before[name], after[name])
+    assert learner.step == config.num_steps
+    assert learner.tracing_count() == 1  # no retracing after the first step
+
+
+def test_support_losses_train_and_errors_are_per_example(tictactoe_replay):
+    plugin, config, replay = tictactoe_replay
+    config = config.replace(scalar_support_size=5)
+    learner = Learner(network_for_game(plugin, config), config)
+    batch = replay.sample(config.batch_size)
+    first = learner.train_step(batch)
+    for _ in range(30):
+        last = learner.train_step(batch)
+    assert last.losses["value"] < first.losses["value"]
+    assert first.value_errors.shape == (config.batch_size,)
+    assert np.isfinite(first.value_errors).all()
+
+
+def test_sgd_optimizer_and_state_round_trip(tictactoe_replay):
+    plugin, config, replay = tictactoe_replay
+    config = config.replace(optimizer="sgd")
+    learner = Learner(network_for_game(plugin, config), config)
+    batch = replay.sample(config.batch_size)
+    learner.train_step(batch)
+    state = learner.optimizer_state()
+    other = Learner(network_for_game(plugin, config), config)
+    other.set_optimizer_state(state)
+    assert other.step == 1
+    with pytest.raises(ValueError, match="optimizer state has"):
+        Learner(network_for_game(plugin, config.replace(optimizer="adam")),
+                config.replace(optimizer="adam")).set_optimizer_state(state)
+
+
+def test_bandit_learner_with_one_player():
+    plugin, config, replay = filled_replay("onearmbandit", 16)
+    learner = Learner(network_for_game(plugin, config), config)
+    batch = replay.sample(config.batch_size)
+    first = learner.train_step(batch)
+    for _ in range(20):
+        last = learner.train_step(batch)
+    assert last.losses["value"] < first.losses["value"]
+    assert first.losses["to_play"] == pytest.approx(0.0, abs=1e-6)  # one player: nothing to learn
