@@ -28,18 +28,21 @@ from muzero.search.tree import SearchSettings
 class Agent:
     """Plays with `model` and the config's search settings; satisfies `muzero.Player`."""
 
-    def __init__(self, plugin: GamePlugin, config: Config, model: Model, max_batch: int = 256):
+    def __init__(self, plugin: GamePlugin, config: Config, model: Model, max_batch: int = 1024):
         self.plugin = plugin
         self.config = config
         self.model = model
         self.max_batch = max_batch
         self._mcts: MCTS | None = None
 
-    def _search(self, num_actions: int, num_players: int) -> MCTS:
-        if self._mcts is None or self._mcts.tree.num_actions != num_actions:
+    def _search(self, rows: int, num_actions: int, num_players: int) -> MCTS:
+        """A search with room for `rows` trees, grown (never shrunk) as larger batches come."""
+        mcts = self._mcts
+        if mcts is None or mcts.tree.batch_size < rows or mcts.tree.num_actions != num_actions:
             settings = replace(SearchSettings.from_config(self.config, add_noise=False),
                                freezing_moves=0)  # always the most visited move
-            tree = NumbaTree(self.max_batch, num_actions, num_players, settings)
+            size = max(rows, mcts.tree.batch_size if mcts is not None else 0)
+            tree = NumbaTree(size, num_actions, num_players, settings)
             self._mcts = MCTS(tree, np.random.default_rng(0))
         return self._mcts
 
@@ -48,7 +51,8 @@ class Agent:
         if not games:
             raise ValueError("search_games needs at least one game")
         first = games[0]
-        mcts = self._search(first.num_actions, first.num_players)
+        mcts = self._search(min(len(games), self.max_batch), first.num_actions,
+                            first.num_players)
         parts = []
         for start in range(0, len(games), self.max_batch):
             chunk = games[start:start + self.max_batch]
@@ -68,7 +72,7 @@ class Agent:
         return int(self.search_games([game]).actions[0])
 
 
-def load_agent(checkpoint: str | os.PathLike, max_batch: int = 256) -> Agent:
+def load_agent(checkpoint: str | os.PathLike, max_batch: int = 1024) -> Agent:
     """The agent of a checkpoint folder, or of a run folder's latest checkpoint.
 
     Raises `CheckpointError` / `WeightsMismatchError` naming what is wrong with the files.

@@ -15,10 +15,18 @@ class TicTacToeOracle:
 
     With `perfect_values`, the value is the exact minimax value; otherwise it is 0 and only the
     rewards inform the search, so finding a block needs real look-ahead. An occupied cell loses.
+    With `legal_priors`, the policy puts (almost) no prior on occupied cells, as a trained policy
+    learns to; otherwise priors are uniform over all nine cells.
     """
 
-    def __init__(self, perfect_values: bool):
+    def __init__(self, perfect_values: bool, legal_priors: bool = False):
         self.perfect_values = perfect_values
+        self.legal_priors = legal_priors
+
+    def _logits(self, hidden: np.ndarray) -> np.ndarray:
+        if not self.legal_priors:
+            return np.zeros((len(hidden), 9), np.float32)
+        return np.where(hidden[:, :9] == EMPTY, 0.0, -30.0).astype(np.float32)
 
     def _values(self, board: tuple[int, ...], over: bool) -> np.ndarray:
         player = 0 if board.count(1) == board.count(2) else 1
@@ -32,7 +40,7 @@ class TicTacToeOracle:
         hidden = np.zeros((batch, 10), np.float32)
         hidden[:, :9] = (observations[..., 0] + 2 * observations[..., 1]).reshape(batch, 9)
         values = np.stack([self._values(tuple(int(c) for c in h[:9]), False) for h in hidden])
-        return InitialOutput(hidden, values, np.zeros((batch, 9), np.float32))
+        return InitialOutput(hidden, values, self._logits(hidden))
 
     def recurrent_inference(self, hidden, actions):
         batch = len(hidden)
@@ -56,8 +64,7 @@ class TicTacToeOracle:
             new_hidden[b, :9], new_hidden[b, OVER] = board, over
             values[b] = self._values(tuple(board), over)
             to_play[b] = 1 - player
-        return RecurrentOutput(new_hidden, rewards, values, to_play,
-                               np.zeros((batch, 9), np.float32))
+        return RecurrentOutput(new_hidden, rewards, values, to_play, self._logits(new_hidden))
 
 
 class RandomModel:

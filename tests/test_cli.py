@@ -33,11 +33,9 @@ def test_missing_mode_is_a_usage_error():
 
 
 @pytest.mark.parametrize("argv", [
-    ["--game", "tictactoe", "--synchronous", "--envs", "64"],
     ["server"],
     ["selfplay", "--game", "tictactoe"],
     ["train", "--game", "onearmbandit"],
-    ["evaluate", "--game", "tictactoe", "--checkpoint", "x.weights.h5"],
 ])
 def test_commands_not_built_yet_say_so_and_fail(argv, capsys):
     assert main(argv) == NOT_AVAILABLE_EXIT_CODE
@@ -79,3 +77,25 @@ def test_malformed_flag_values_are_usage_errors(flag, value, capsys):
         main(["--game", "tictactoe", "--synchronous", flag, value])
     assert exit_info.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--game", "../etc", "--synchronous"], "unknown game '../etc': a game is a built-in name"),
+    (["--game", "tictactoe", "--synchronous", "--resume", "/nowhere"],
+     "/nowhere: no such checkpoint or run folder"),
+    (["evaluate", "--checkpoint", "x.weights.h5"], "x.weights.h5: no such checkpoint"),
+])
+def test_bad_paths_get_clear_errors(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{bad", "expected a JSON object such as"),
+    ("[1, 2]", "expected a JSON object, got '[1, 2]'"),
+])
+def test_game_options_must_be_a_json_object(value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--game", "onearmbandit", "--synchronous", "--game-options", value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

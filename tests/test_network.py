@@ -12,15 +12,18 @@ SMALL = dict(channels=8, num_blocks=1, hidden_size=16, mlp_layers=1, jit_compile
 
 
 def small_config(game, **changes):
+    """Tic-tac-toe's planes exercise the residual tower here (its default network is the MLP)."""
     plugin = load_game(game)
-    return plugin, plugin.make_config().replace(**{**SMALL, **changes})
+    family = {"network": "resnet"} if game == "tictactoe" else {}
+    return plugin, plugin.make_config().replace(**{**SMALL, **family, **changes})
 
 
-@pytest.mark.parametrize("game, expected_hidden", [("tictactoe", (3, 3, 8)),
-                                                   ("onearmbandit", (16,))])
+@pytest.mark.parametrize("game, network, expected_hidden", [
+    ("tictactoe", "resnet", (3, 3, 8)), ("tictactoe", "mlp", (16,)),
+    ("onearmbandit", "mlp", (16,))])
 @pytest.mark.parametrize("support_size", [0, 4])
-def test_output_shapes_and_ranges(game, expected_hidden, support_size):
-    plugin, config = small_config(game, scalar_support_size=support_size)
+def test_output_shapes_and_ranges(game, network, expected_hidden, support_size):
+    plugin, config = small_config(game, scalar_support_size=support_size, network=network)
     network = network_for_game(plugin, config)
     inference = BatchedInference(network, jit_compile=False)
     spec = network.spec
