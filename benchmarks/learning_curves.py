@@ -5,8 +5,8 @@
 runs `python -m muzero --game tictactoe --synchronous --envs 64 --seed S` for every seed and
 `python -m muzero --game onearmbandit --synchronous` once, one after another (never two at once:
 the wall times are part of the result), then prints a Markdown table for the README and writes
-`learning_curves.png` (needs matplotlib: pip install matplotlib). Not a test: it takes as long as
-the runs do. With --no-run it only reads runs already in --checkpoint-dir.
+`learning_curves.png` (needs matplotlib: pip install -e ".[experiments]"). Not a test: it
+takes as long as the runs do. With --no-run it only reads runs already in --checkpoint-dir.
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ def main() -> None:
         first = next((r for r in bandit if r["evaluation"]["returns"]["mean"] >= BANDIT_BAR),
                      None)
         seconds = wall.get("onearmbandit 0")
-        print(f"| onearmbandit | 0 | {f'{seconds / 60:.1f} min' if seconds else 'n/a'} | "
-              f"{f'step {first['step']}' if first else 'not met'} | "
+        met = f"step {first['step']}" if first else "not met"
+        print(f"| onearmbandit | 0 | {f'{seconds / 60:.1f} min' if seconds else 'n/a'} | {met} | "
               f"{final['mean']:.3f} ± {final['stderr']:.3f} over {final['episodes']} "
               f"episodes (Bayes-optimal {final['reference']:.3f}) |")
     out = Path(arguments.out)

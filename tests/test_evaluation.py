@@ -13,7 +13,8 @@ BANDIT = load_game("onearmbandit")
 
 def oracle_agent(simulations: int = 40) -> Agent:
     config = TICTACTOE.make_config().replace(num_simulations=simulations)
-    return Agent(TICTACTOE, config, TicTacToeOracle(perfect_values=True, legal_priors=True), max_batch=16)
+    oracle = TicTacToeOracle(perfect_values=True, legal_priors=True)
+    return Agent(TICTACTOE, config, oracle, max_batch=16)
 
 
 def test_a_perfect_agent_never_loses_and_beats_random_play():
