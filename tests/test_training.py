@@ -58,14 +58,20 @@ def test_short_training_lowers_every_loss(tictactoe_replay):
     assert learner.tracing_count() == 1  # no retracing after the first step
 
 
-def test_support_losses_train_and_errors_are_per_example(tictactoe_replay):
-    plugin, config, replay = tictactoe_replay
-    config = config.replace(scalar_support_size=5)
+def first_and_last_steps(plugin, config, replay, steps: int):
+    """A fresh learner trained `steps` times on one batch: its first and last step results."""
     learner = Learner(network_for_game(plugin, config), config)
     batch = replay.sample(config.batch_size)
     first = learner.train_step(batch)
-    for _ in range(30):
+    for _ in range(steps):
         last = learner.train_step(batch)
+    return first, last
+
+
+def test_support_losses_train_and_errors_are_per_example(tictactoe_replay):
+    plugin, config, replay = tictactoe_replay
+    config = config.replace(scalar_support_size=5)
+    first, last = first_and_last_steps(plugin, config, replay, 30)
     assert last.losses["value"] < first.losses["value"]
     assert first.value_errors.shape == (config.batch_size,)
     assert np.isfinite(first.value_errors).all()
@@ -88,10 +94,6 @@ def test_sgd_optimizer_and_state_round_trip(tictactoe_replay):
 
 def test_bandit_learner_with_one_player():
     plugin, config, replay = filled_replay("onearmbandit", 16)
-    learner = Learner(network_for_game(plugin, config), config)
-    batch = replay.sample(config.batch_size)
-    first = learner.train_step(batch)
-    for _ in range(20):
-        last = learner.train_step(batch)
+    first, last = first_and_last_steps(plugin, config, replay, 20)
     assert last.losses["value"] < first.losses["value"]
     assert first.losses["to_play"] == pytest.approx(0.0, abs=1e-6)  # one player: nothing to learn
