@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from muzero.batching.inference import BatchedInference
-from muzero.checkpoint import load_checkpoint
+from muzero.checkpoint import Checkpoint, load_checkpoint
 from muzero.config import Config
 from muzero.game import Game
 from muzero.network import network_for_game
@@ -72,12 +72,13 @@ class Agent:
         return int(self.search_games([game]).actions[0])
 
 
-def load_agent(checkpoint: str | os.PathLike, max_batch: int = 1024) -> Agent:
-    """The agent of a checkpoint folder, or of a run folder's latest checkpoint.
+def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024) -> Agent:
+    """The agent of a checkpoint folder, of a run folder's latest checkpoint, or of a
+    `Checkpoint` already read.
 
     Raises `CheckpointError` / `WeightsMismatchError` naming what is wrong with the files.
     """
-    found = load_checkpoint(checkpoint)
+    found = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     plugin = load_game(found.config.game)
     network = network_for_game(plugin, found.config)
     network.load_weights_file(found.weights_path)

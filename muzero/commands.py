@@ -104,14 +104,14 @@ def evaluate(arguments: argparse.Namespace) -> int:
     from muzero.agent import load_agent
     from muzero.evaluation import evaluate as evaluate_agent
 
-    agent = load_agent(arguments.checkpoint)
-    _checked_game(arguments, agent.config)
+    found = load_checkpoint(arguments.checkpoint)
+    _checked_game(arguments, found.config)
+    agent = load_agent(found)
     config = agent.config
     games = arguments.games if arguments.games is not None else config.num_eval_games
     if games < 1:
         raise ValueError(f"--games must be >= 1, got {games}")
     opponents = None if arguments.opponent is None else [arguments.opponent]
-    found = load_checkpoint(arguments.checkpoint)
     print(f"{found.path} (step {found.step}), {games} games per opponent")
     result = evaluate_agent(agent, agent.plugin, config, games, seed=arguments.seed,
                             opponents=opponents, baselines=True)

@@ -80,13 +80,14 @@ def _play_lockstep(games: list[Game], chooser: Callable[[int, Game], bool], agen
         live = [i for i, game in enumerate(games) if not game.terminal()]
         if not live:
             return totals
-        agent_turn = [i for i in live if chooser(i, games[i])]
-        if agent_turn:
-            actions = agent.search_games([games[i] for i in agent_turn]).actions
-            for i, action in zip(agent_turn, actions):
+        agent_turn = [chooser(i, games[i]) for i in live]
+        searched = [i for i, turn in zip(live, agent_turn) if turn]
+        if searched:
+            actions = agent.search_games([games[i] for i in searched]).actions
+            for i, action in zip(searched, actions):
                 totals[i] += games[i].step(int(action))
-        for i in live:
-            if i not in agent_turn:
+        for i, turn in zip(live, agent_turn):
+            if not turn:
                 totals[i] += games[i].step(others(i, games[i]))
 
 
