@@ -178,3 +178,8 @@ def make_game(config: Config, rng: np.random.Generator) -> OneArmBandit:
         raise ValueError(f"unknown onearmbandit option(s) {unknown}; known: "
                          f"{sorted(DEFAULT_OPTIONS)}")
     return OneArmBandit(rng, **{**DEFAULT_OPTIONS, **config.game_options})
+
+
+def action_label(game: OneArmBandit, action: int) -> str:
+    """Names for the play page's buttons."""
+    return f"safe arm (pays {game.safe_reward})" if action == SAFE else "risky arm"

@@ -156,3 +156,12 @@ def make_game(config: Config, rng: np.random.Generator) -> TicTacToe:
     if config.game_options:
         raise ValueError(f"tictactoe takes no game options, got {sorted(config.game_options)}")
     return TicTacToe()
+
+
+ACTION_COLUMNS = 3  # the play page lays the nine cells out as the board
+
+
+def action_label(game: TicTacToe, action: int) -> str:
+    """The cell's stone, or nothing for an empty cell (the browser's board view)."""
+    cell = game.board[action]
+    return "" if cell == EMPTY else SYMBOLS[cell]

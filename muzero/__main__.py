@@ -15,12 +15,20 @@ from muzero.game import GameError
 from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games
 
+DEFAULT_PORT = 5000
+
 
 def _game_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--game", required=required,
                         help=f"built-in game ({', '.join(available_games())}) or the dotted "
                              "module path of your own game")
     add_config_arguments(parser, exclude=("game",))
+
+
+def _token_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", default=None,
+                        help="shared secret of the server (default: $MUZERO_TOKEN; none: no "
+                             "check)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,22 +45,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="DIR",
                         help="continue a run exactly from a checkpoint or run folder (no DIR: "
                              "the latest run of --game); flags given override its config")
+    seed_spellings = parser.add_argument_group(
+        "short forms", "--server DATA_DIR is `server --data-dir DATA_DIR`; --client HOST "
+        "--self-play N is `selfplay --server HOST --envs N`; --client HOST --train N is "
+        "`train --server HOST --num-eval-games N`")
+    seed_spellings.add_argument("--server", dest="server_dir", metavar="DATA_DIR")
+    seed_spellings.add_argument("--client", metavar="HOST")
+    seed_spellings.add_argument("--self-play", type=int, metavar="N")
+    seed_spellings.add_argument("--train", type=int, metavar="N_EVAL_GAMES")
     _game_arguments(parser, required=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     server = subparsers.add_parser("server", allow_abbrev=False,
                                    help="store games and weights, serve them over HTTP")
-    server.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    server.add_argument("--port", type=int, default=8000, help="port to listen on")
     server.add_argument("--data-dir", default="muzero-data",
-                        help="folder for the game database and weight files")
+                        help="folder of the run's database and weight files (a folder that "
+                             "holds a run continues it)")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default loopback; 0.0.0.0 for every "
+                             "interface)")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    _token_argument(server)
+    _game_arguments(server, required=False)
 
     clients = [("selfplay", "play games with the server's latest weights, upload them"),
                ("train", "train on the server's games, upload new weights")]
     for name, help_text in clients:
         client = subparsers.add_parser(name, help=help_text, allow_abbrev=False)
-        client.add_argument("--server", default="http://127.0.0.1:8000", help="server URL")
-        _game_arguments(client, required=True)
+        client.add_argument("--server", default=f"http://127.0.0.1:{DEFAULT_PORT}",
+                            help="server URL (or HOST[:PORT])")
+        _token_argument(client)
+        _game_arguments(client, required=False)
+    selfplay, train = (subparsers.choices[name] for name, _ in clients)
+    selfplay.add_argument("--games-per-upload", type=int, default=64,
+                          help="games played between two uploads (default 64)")
+    selfplay.add_argument("--games", type=int, default=None,
+                          help="stop after this many games (default: when the server holds "
+                               "the run's num_games)")
+    selfplay.add_argument("--client-seed", type=int, default=None,
+                          help="seed of this client's games (default: random)")
+    train.add_argument("--publish-interval", type=int, default=100,
+                       help="training steps between two weight uploads (default 100)")
+
+    upload = subparsers.add_parser("upload", allow_abbrev=False,
+                                   help="send a checkpoint's games and weights to a server, to "
+                                        "continue a synchronous run in async mode")
+    upload.add_argument("--server", default=f"http://127.0.0.1:{DEFAULT_PORT}",
+                        help="server URL (or HOST[:PORT])")
+    upload.add_argument("--checkpoint", required=True,
+                        help="checkpoint folder, or a run folder (its latest checkpoint)")
+    _token_argument(upload)
 
     evaluate = subparsers.add_parser("evaluate", allow_abbrev=False,
                                      help="play a checkpoint against opponents")
@@ -74,10 +116,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _short_form(parser: argparse.ArgumentParser, arguments: argparse.Namespace,
+                argv: list[str] | None) -> argparse.Namespace:
+    """Synchronous mode, or a command spelled the seed's way, as a parsed command."""
+    if arguments.server_dir is not None:
+        extra = ["server", "--data-dir", arguments.server_dir]
+    elif arguments.client is not None and (arguments.self_play is None) != (arguments.train
+                                                                             is None):
+        extra = (["selfplay", "--server", arguments.client, "--envs", str(arguments.self_play)]
+                 if arguments.self_play is not None else
+                 ["train", "--server", arguments.client, "--num-eval-games",
+                  str(arguments.train)])
+    elif arguments.client is not None:
+        parser.error("--client HOST needs --self-play N or --train N_EVAL_GAMES")
+    else:
+        if not arguments.synchronous or (arguments.game is None and arguments.resume is None):
+            parser.error("give --game NAME --synchronous, or a command (see --help)")
+        arguments.command = "synchronous"
+        return arguments
+    given = sys.argv[1:] if argv is None else argv
+    short_flags = {"--server", "--client", "--self-play", "--train"}
+    rest, skip = [], False
+    for item in given:  # the config flags given with the short form go to the command
+        if skip:
+            skip = False
+            continue
+        if item.split("=", 1)[0] in short_flags:
+            skip = "=" not in item
+            continue
+        rest.append(item)
+    return parser.parse_args(extra + rest)
+
+
 COMMANDS = {
+    "synchronous": commands.synchronous,
     "server": commands.server,
     "selfplay": commands.selfplay,
     "train": commands.train,
+    "upload": commands.upload,
     "evaluate": commands.evaluate,
     "play": commands.play,
 }
@@ -87,16 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command is None:
-        if not arguments.synchronous or (arguments.game is None and arguments.resume is None):
-            parser.error("give --game NAME --synchronous, or a command (see --help)")
-        command = commands.synchronous
-    else:
-        command = COMMANDS[arguments.command]
+        arguments = _short_form(parser, arguments, argv)
     try:
-        return command(arguments)
-    except commands.NotAvailableError as error:
-        print(f"muzero: {error}", file=sys.stderr)
-        return commands.NOT_AVAILABLE_EXIT_CODE
+        return COMMANDS[arguments.command](arguments)
     except (UnknownGameError, ConfigError, GameError, CheckpointError, WeightsMismatchError,
             ValueError) as error:
         print(f"muzero: error: {error}", file=sys.stderr)

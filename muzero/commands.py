@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,23 +13,13 @@ from muzero.config import Config, config_overrides
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
 
-NOT_AVAILABLE_EXIT_CODE = 3
 INTERRUPTED_EXIT_CODE = 130
-
-
-class NotAvailableError(RuntimeError):
-    """A command whose machinery is not built yet; the CLI reports it and exits non-zero."""
 
 
 def build_config(arguments: argparse.Namespace) -> Config:
     """The game's defaults with the command line's overrides applied (and validated)."""
     plugin = load_game(arguments.game)
     return plugin.make_config().replace(**config_overrides(arguments))
-
-
-def not_available(what: str, needs: str) -> NotAvailableError:
-    return NotAvailableError(f"{what} is not available yet: it needs {needs}, which is not "
-                             f"built in this version")
 
 
 def latest_run(checkpoint_dir: Path, game: str) -> Path:
@@ -86,18 +77,100 @@ def synchronous(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _config_flags(arguments: argparse.Namespace) -> dict:
+    """The config flags given, without --game (which names the run, not a setting)."""
+    return {name: value for name, value in config_overrides(arguments).items()
+            if name != "game"}
+
+
+def _token(arguments: argparse.Namespace) -> str | None:
+    return arguments.token or os.environ.get("MUZERO_TOKEN") or None
+
+
 def server(arguments: argparse.Namespace) -> int:
-    raise not_available("the server command", "the HTTP server and its game/weight storage")
+    from muzero.runtime import configure_tensorflow
+    from muzero.server.app import serve
+    from muzero.server.storage import Store, stored_config
+
+    data_dir = Path(arguments.data_dir)
+    config = stored_config(data_dir)
+    if config is None:
+        if arguments.game is None:
+            raise ValueError(f"{data_dir} holds no run yet: give --game NAME to start one")
+        config = build_config(arguments)
+    else:
+        if arguments.game is not None and arguments.game != config.game:
+            raise ValueError(f"{data_dir} holds a run of game {config.game!r}, not "
+                             f"{arguments.game!r}")
+        if _config_flags(arguments):
+            print(f"note: {data_dir} keeps the config it was started with; the config flags "
+                  f"given now are ignored", file=sys.stderr)
+    configure_tensorflow(config)
+    store = Store(data_dir, load_game(config.game), config)
+    token = _token(arguments)
+    stats = store.stats()
+    print(f"muzero server: {config.game}, {stats['games']} games, weights v{stats['version']} "
+          f"(step {stats['step']}) in {data_dir}; listening on http://{arguments.host}:"
+          f"{arguments.port}" + (" (token required)" if token else ""), file=sys.stderr,
+          flush=True)
+    serve(store, arguments.host, arguments.port, token)
+    return 0
+
+
+def _connect(arguments: argparse.Namespace):
+    """The HTTP client and the run's config (the server's, with this command's overrides)."""
+    from muzero.runtime import configure_tensorflow
+    from muzero.server.client import HttpClient
+
+    client = HttpClient(arguments.server, _token(arguments), log=lambda line: print(
+        line, file=sys.stderr))
+    config = client.config()
+    if arguments.game is not None and arguments.game != config.game:
+        raise ValueError(f"the server runs {config.game!r}, not {arguments.game!r}")
+    config = config.replace(**_config_flags(arguments))
+    configure_tensorflow(config)
+    return client, config
 
 
 def selfplay(arguments: argparse.Namespace) -> int:
-    build_config(arguments)
-    raise not_available("the selfplay client", "the HTTP server and its client")
+    from muzero.server.workers import run_selfplay
+
+    client, config = _connect(arguments)
+    if arguments.games_per_upload < 1:
+        raise ValueError(f"--games-per-upload must be >= 1, got {arguments.games_per_upload}")
+    played = run_selfplay(client, load_game(config.game), config, arguments.games_per_upload,
+                          max_games=arguments.games, seed=arguments.client_seed)
+    print(f"self-play done: {played} games uploaded")
+    return 0
 
 
 def train(arguments: argparse.Namespace) -> int:
-    build_config(arguments)
-    raise not_available("the train client", "the learner and the HTTP server")
+    from muzero.server.workers import Trainer
+
+    client, config = _connect(arguments)
+    eval_games = (arguments.num_eval_games if arguments.num_eval_games is not None
+                  else config.num_eval_games)
+    trainer = Trainer(client, load_game(config.game), config, eval_games,
+                      arguments.publish_interval)
+    evaluation = trainer.run()
+    print(f"training done: step {trainer.learner.step}")
+    if evaluation:
+        print(f"final evaluation: {evaluation['summary']}")
+    return 0
+
+
+def upload(arguments: argparse.Namespace) -> int:
+    from muzero.server.client import HttpClient
+    from muzero.server.workers import upload_checkpoint
+
+    found = load_checkpoint(arguments.checkpoint)
+    client = HttpClient(arguments.server, _token(arguments), patience=60.0)
+    running = client.config().game
+    if running != found.config.game:
+        raise ValueError(f"the checkpoint is of game {found.config.game!r}, the server runs "
+                         f"{running!r}")
+    upload_checkpoint(client, found)
+    return 0
 
 
 def evaluate(arguments: argparse.Namespace) -> int:

@@ -7,7 +7,9 @@ and may define
 - `OPPONENTS: dict[str, Callable[[Config, np.random.Generator], Player]]`: reference players;
 - `reference_value(config) -> float`: the best achievable expected return, where it is known;
 - `symmetries(config) -> list[(observation_index, action_index)]`: transformations that map the
-  game onto itself, as gather indices (see `muzero.replay.Symmetry`), for data augmentation.
+  game onto itself, as gather indices (see `muzero.replay.Symmetry`), for data augmentation;
+- `action_label(game, action) -> str` and `ACTION_COLUMNS: int`: how the browser play page
+  draws the moves (a board game labels each cell with its stone and lays them out in rows).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class GamePlugin:
     opponents: Mapping[str, Callable[[Config, np.random.Generator], Player]]
     reference_value: Callable[[Config], float] | None
     symmetries: Callable[[Config], list] | None = None
+    action_label: Callable[[Game, int], str] | None = None
+    action_columns: int | None = None
 
 
 def available_games() -> list[str]:
@@ -78,4 +82,6 @@ def load_game(name: str) -> GamePlugin:
         opponents=dict(getattr(module, "OPPONENTS", {})),
         reference_value=getattr(module, "reference_value", None),
         symmetries=getattr(module, "symmetries", None),
+        action_label=getattr(module, "action_label", None),
+        action_columns=getattr(module, "ACTION_COLUMNS", None),
     )

@@ -56,3 +56,30 @@ class TrajectoryBuilder:
                           np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
                           np.array(to_play, np.int32), np.stack(values).astype(np.float32),
                           np.stack(policies).astype(np.float32))
+
+
+def check_rules(game, record: GameRecord) -> None:
+    """Replay `record`'s moves in `game` (a fresh environment, e.g. `plugin.make_game(...)`) and
+    raise `ValueError` naming the first move that breaks the rules: an illegal action, a wrong
+    player to move, or a game that ends before or after the record does.
+
+    Observations and rewards are not compared: in games with chance (the bandit's payouts) they
+    depend on draws the record does not carry. Legality, turn order and the game's end must not.
+    """
+    from muzero.game import GameError  # the game contract imports nothing from here
+
+    length = len(record)
+    for t, (action, player) in enumerate(zip(record.actions.tolist(),
+                                             record.to_play.tolist())):
+        if game.terminal():
+            raise ValueError(f"game record: the game is over after move {t}, but the record "
+                             f"has {length} moves")
+        if game.to_play() != player:
+            raise ValueError(f"game record: move {t}: to_play is {player}, but player "
+                             f"{game.to_play()} is to move")
+        try:
+            game.step(action)
+        except GameError as error:
+            raise ValueError(f"game record: move {t}: {error}") from None
+    if not game.terminal():
+        raise ValueError(f"game record: the game is not over after its {length} moves")

@@ -138,7 +138,17 @@ class ReplayBuffer:
         for game in games:
             self._add(game)
 
-    def _check(self, game: GameRecord) -> None:
+    def start_counting_at(self, total_positions: int, total_games: int) -> None:
+        """Number the next game's positions from `total_positions`: an empty buffer that is
+        rebuilt from a durable record of games gets the position ids the games had before."""
+        if self.games:
+            raise ValueError("start_counting_at needs an empty replay buffer")
+        self.total_positions = int(total_positions)
+        self.total_games = int(total_games)
+
+    def check(self, game: GameRecord) -> None:
+        """Raise `ValueError` naming what makes `game` unfit for this buffer (shapes, ranges,
+        non-finite numbers); `add_games` stores nothing of a game that fails."""
         length = len(game)
         expected = {"observations": (length,) + self.observation_shape,
                     "rewards": (length, self.num_players),
@@ -160,7 +170,7 @@ class ReplayBuffer:
                 raise ValueError(f"game record: {name} holds non-finite numbers")
 
     def _add(self, game: GameRecord) -> None:
-        self._check(game)
+        self.check(game)
         length = len(game)
         start = self.total_positions
         while self.games and self.games[0][0] < start + length - self.capacity:

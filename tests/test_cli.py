@@ -1,14 +1,15 @@
 import pytest
 
 from games.tictactoe import make_config
-from muzero.__main__ import build_parser, main
-from muzero.commands import NOT_AVAILABLE_EXIT_CODE, build_config
+from muzero.__main__ import COMMANDS, build_parser, main
+from muzero.commands import build_config
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["server", "--help"], ["selfplay", "--help"],
-                                  ["train", "--help"], ["evaluate", "--help"], ["play", "--help"]])
+                                  ["train", "--help"], ["upload", "--help"],
+                                  ["evaluate", "--help"], ["play", "--help"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -32,14 +33,32 @@ def test_missing_mode_is_a_usage_error():
     assert exit_info.value.code == 2
 
 
-@pytest.mark.parametrize("argv", [
-    ["server"],
-    ["selfplay", "--game", "tictactoe"],
-    ["train", "--game", "onearmbandit"],
+@pytest.mark.parametrize("argv, expected", [
+    (["--game", "tictactoe", "--server", "runs/ttt"],
+     {"command": "server", "data_dir": "runs/ttt", "game": "tictactoe"}),
+    (["--game", "tictactoe", "--client", "box:5000", "--self-play", "32", "--tf-threads=1"],
+     {"command": "selfplay", "server": "box:5000", "num_envs": 32, "tf_threads": 1}),
+    (["--game", "tictactoe", "--client=box", "--train", "20"],
+     {"command": "train", "server": "box", "num_eval_games": 20}),
 ])
-def test_commands_not_built_yet_say_so_and_fail(argv, capsys):
-    assert main(argv) == NOT_AVAILABLE_EXIT_CODE
-    assert "not available yet" in capsys.readouterr().err
+def test_seed_spellings_become_the_commands(argv, expected, monkeypatch):
+    seen = {}
+    monkeypatch.setitem(COMMANDS, expected["command"],
+                        lambda arguments: seen.update(vars(arguments)) or 0)
+    assert main(argv) == 0
+    for name, value in expected.items():
+        assert seen[name] == value, name
+
+
+def test_client_without_a_role_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--client", "box"])
+    assert exit_info.value.code == 2
+
+
+def test_server_on_a_new_folder_needs_a_game(tmp_path, capsys):
+    assert main(["server", "--data-dir", str(tmp_path / "new")]) == 2
+    assert "give --game NAME" in capsys.readouterr().err
 
 
 def test_play_against_minimax_in_the_terminal():

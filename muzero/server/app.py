@@ -1,0 +1,240 @@
+"""The Flask application: the JSON/npz API under /api/v1/, the dashboard at /, the play page at
+/play, and the optional token check in front of all of them.
+
+Every caller mistake is a 4xx answer `{"error": "..."}` naming the problem, and nothing of a
+refused request is stored. Arrays travel as `.npz` bytes (never pickle); small messages as JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+
+from flask import Flask, Response, jsonify, redirect, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from muzero.server import wire
+from muzero.server.playroom import PlayError, PlayRoom
+from muzero.server.storage import NotFound, Store, StoreError
+
+API = "/api/v1"
+TOKEN_COOKIE = "muzero_token"
+STATIC = Path(__file__).parent / "static"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+def _int_argument(name: str, default: int | None = None, low: int = 0) -> int:
+    text = request.args.get(name)
+    if text is None:
+        if default is None:
+            raise ApiError(400, f"missing query parameter {name!r}")
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be an integer, got {text!r}") \
+            from None
+    if value < low:
+        raise ApiError(400, f"query parameter {name!r} must be >= {low}, got {value}")
+    return value
+
+
+def _npz_response(data: bytes) -> Response:
+    return Response(data, mimetype="application/octet-stream")
+
+
+def _client_id() -> str:
+    return request.headers.get("X-Client-Id", request.remote_addr or "anonymous")[:64]
+
+
+def create_app(store: Store, token: str | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY) -> Flask:
+    app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    playroom = PlayRoom(store.plugin, store.config, store.latest_weights)
+
+    # ----- errors and the token -----
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return jsonify(error=str(error)), error.status
+
+    @app.errorhandler(StoreError)
+    @app.errorhandler(PlayError)
+    def refused(error: ValueError):
+        return jsonify(error=str(error)), 400
+
+    @app.errorhandler(LookupError)  # NotFound, unknown browser games
+    def not_found(error: LookupError):
+        return jsonify(error=str(error).strip("'\"")), 404
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        messages = {413: f"request body too large (limit {max_body_bytes} bytes)"}
+        return jsonify(error=messages.get(error.code, error.description)), error.code
+
+    def _authorised() -> bool:
+        given = (request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                 or request.cookies.get(TOKEN_COOKIE, ""))
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    @app.before_request
+    def check_token():
+        if token is None or request.path == "/login" or _authorised():
+            return None
+        if request.path.startswith("/api/"):
+            return jsonify(error="missing or wrong token (send 'Authorization: Bearer TOKEN')"), \
+                401
+        return redirect(f"/login?next={request.path}")
+
+    @app.route("/login", methods=["GET", "POST"])
+    def login():
+        page = (STATIC / "login.html").read_text()
+        if request.method == "GET":
+            return page
+        given = request.form.get("token", "")
+        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
+            return page.replace("<!--error-->", "<p class=error>wrong token</p>"), 401
+        target = request.args.get("next", "/")
+        response = redirect(target if target.startswith("/") and not target.startswith("//")
+                            else "/")
+        response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict")
+        return response
+
+    # ----- pages -----
+
+    @app.get("/")
+    def dashboard():
+        return send_file(STATIC / "dashboard.html")
+
+    @app.get("/play")
+    def play_page():
+        return send_file(STATIC / "play.html")
+
+    # ----- run state -----
+
+    @app.get(f"{API}/stats")
+    def stats():
+        return jsonify(store.stats())
+
+    @app.get(f"{API}/config")
+    def config():
+        return Response(store.config.to_json(), mimetype="application/json")
+
+    @app.get(f"{API}/log")
+    def training_log():
+        since = _int_argument("since", default=0)
+        return jsonify(entries=store.training_log(since), ingest=store.ingest_series())
+
+    @app.post(f"{API}/log")
+    def append_log():
+        body = _json_body()
+        step = body.get("step")
+        store.append_log(body.get("kind"), step if isinstance(step, int) else -1,
+                         body.get("data"))
+        return jsonify(ok=True), 201
+
+    # ----- weights -----
+
+    def _weights_response(version):
+        etag = f"v{version.version}"
+        if etag in request.if_none_match:
+            response = Response(status=304)
+        else:
+            response = send_file(version.path, mimetype="application/x-hdf5", etag=False,
+                                 conditional=False, max_age=0)
+        response.headers["X-Weights-Version"] = str(version.version)
+        response.headers["X-Training-Step"] = str(version.step)
+        response.set_etag(etag)
+        return response
+
+    @app.get(f"{API}/weights/latest")
+    def latest_weights():
+        latest = store.latest_weights()
+        if latest is None:
+            raise NotFound("no weights stored yet")
+        return _weights_response(latest)
+
+    @app.get(f"{API}/weights/<int:version>")
+    def weights_version(version: int):
+        return _weights_response(store.weights_version(version))
+
+    @app.get(f"{API}/optimizer/<int:version>")
+    def optimizer_state(version: int):
+        found = store.weights_version(version)
+        if found.optimizer_path is None:
+            raise NotFound(f"weights version {version} has no optimizer state")
+        return send_file(found.optimizer_path, mimetype="application/octet-stream")
+
+    @app.post(f"{API}/weights")
+    def upload_weights():
+        weights = request.files.get("weights")
+        if weights is None:
+            raise ApiError(400, "send the weights as the multipart file 'weights'")
+        try:
+            step = int(request.form.get("step", ""))
+        except ValueError:
+            raise ApiError(400, "send the training step as the form field 'step' (an integer)")\
+                from None
+        optimizer = request.files.get("optimizer")
+        version = store.add_weights(weights.read(), optimizer.read() if optimizer else None,
+                                    step, client=_client_id())
+        return jsonify(version=version.version, step=version.step), 201
+
+    # ----- games, batches, priorities -----
+
+    @app.post(f"{API}/games")
+    def upload_games():
+        upload_id = request.headers.get("X-Upload-Id")
+        if upload_id is not None and not (0 < len(upload_id) <= 64 and upload_id.isprintable()):
+            raise ApiError(400, "X-Upload-Id must be 1 to 64 printable characters")
+        ack = store.add_games(request.get_data(cache=False), upload_id, _client_id())
+        return jsonify(ack), 201
+
+    @app.get(f"{API}/batch")
+    def batch():
+        size = _int_argument("size", default=store.config.batch_size, low=1)
+        return _npz_response(wire.encode_batch(store.sample(size, _client_id())))
+
+    @app.post(f"{API}/priorities")
+    def priorities():
+        try:
+            indices, errors = wire.decode_priorities(request.get_data(cache=False))
+        except wire.WireError as error:
+            raise ApiError(400, str(error)) from None
+        return jsonify(updated=store.update_priorities(indices, errors))
+
+    # ----- browser games -----
+
+    @app.post(f"{API}/play")
+    def new_game():
+        return jsonify(playroom.new_game(_json_body().get("seat", 0))), 201
+
+    @app.post(f"{API}/play/<game_id>")
+    def play_move(game_id: str):
+        return jsonify(playroom.move(game_id, _json_body().get("action")))
+
+    return app
+
+
+def serve(store: Store, host: str, port: int, token: str | None = None,
+          threads: int = 8) -> None:
+    """Serve the app with waitress (a production WSGI server) until interrupted."""
+    from waitress import serve as waitress_serve
+
+    waitress_serve(create_app(store, token), host=host, port=port, threads=threads,
+                   ident="muzero", clear_untrusted_proxy_headers=True)
+

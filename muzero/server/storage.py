@@ -1,0 +1,405 @@
+"""The server's state: a durable record in SQLite (WAL mode) and HDF5 files, and the in-memory
+replay buffer that sampling uses.
+
+An upload of games is validated in full, committed to SQLite as the bytes received, and only
+then added to the buffer and acknowledged, so a server killed at any moment has every game it
+acknowledged. At start-up the buffer is rebuilt from the newest uploads that fill its window,
+numbered as before, and the priorities the learner reported are applied again: the same buffer,
+the same priorities. SQLite is the record; sampling never touches it.
+
+Weights are `weights/vNNNNNN.weights.h5` (plus the learner's optimizer state as
+`vNNNNNN.optimizer.npz` when it sends one), written to a temporary file, checked against the
+game's network, fsynced and renamed before their row is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from muzero.config import Config
+from muzero.network import WeightsMismatchError, network_for_game
+from muzero.plugins import GamePlugin
+from muzero.records import GameRecord, check_rules
+from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
+from muzero.server import wire
+
+DATABASE = "muzero.sqlite3"
+WEIGHTS_DIR = "weights"
+CLIENT_WINDOW_SECONDS = 60.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    id INTEGER PRIMARY KEY, upload_id TEXT UNIQUE NOT NULL, client TEXT NOT NULL,
+    received REAL NOT NULL, first_game INTEGER NOT NULL, num_games INTEGER NOT NULL,
+    first_position INTEGER NOT NULL, num_positions INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS priorities (position_id INTEGER PRIMARY KEY, error REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    version INTEGER PRIMARY KEY, step INTEGER NOT NULL, created REAL NOT NULL,
+    weights TEXT NOT NULL, optimizer TEXT);
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL,
+    data TEXT NOT NULL);
+"""
+
+LOG_KINDS = ("losses", "evaluation")
+
+
+class StoreError(ValueError):
+    """A request the store refuses; nothing of it was stored. The message names the problem."""
+
+
+class NotFound(LookupError):
+    """A version or record that does not exist."""
+
+
+@dataclass
+class ClientActivity:
+    """What one client did recently, for the dashboard."""
+
+    kind: str
+    last_seen: float
+    events: deque = field(default_factory=deque)  # (time, games, batches)
+
+    def record(self, now: float, games: int = 0, batches: int = 0) -> None:
+        self.last_seen = now
+        self.events.append((now, games, batches))
+        while self.events and self.events[0][0] < now - CLIENT_WINDOW_SECONDS:
+            self.events.popleft()
+
+    def rates(self, now: float) -> dict[str, float]:
+        recent = [event for event in self.events if event[0] >= now - CLIENT_WINDOW_SECONDS]
+        span = CLIENT_WINDOW_SECONDS
+        return {"games_per_second": sum(e[1] for e in recent) / span,
+                "batches_per_second": sum(e[2] for e in recent) / span}
+
+
+@dataclass(frozen=True)
+class WeightsVersion:
+    version: int
+    step: int
+    path: Path
+    optimizer_path: Path | None
+
+
+class Store:
+    """Everything the server keeps; every public method is safe to call from many threads."""
+
+    def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / WEIGHTS_DIR).mkdir(exist_ok=True)
+        self.plugin = plugin
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.data_dir / DATABASE, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process kill
+        self._db.executescript(SCHEMA)
+        self.config = self._stored_config(config)
+        sample_game = plugin.make_game(self.config, np.random.default_rng(0))
+        self.observation_shape = tuple(sample_game.observation_shape)
+        self.num_actions = sample_game.num_actions
+        self.num_players = sample_game.num_players
+        self.network = network_for_game(plugin, self.config)  # checks uploaded weights
+        self.replay = ReplayBuffer(self.config, self.observation_shape, self.num_actions,
+                                   self.num_players, np.random.default_rng([self.config.seed, 2]),
+                                   symmetries_from_plugin(plugin, self.config))
+        self.batches_served = 0
+        self.started = time.time()
+        self.clients: dict[str, ClientActivity] = {}
+        self._rebuild_replay()
+        if self.latest_weights() is None:  # self-play can start before any training
+            self._save_initial_weights()
+
+    # ----- configuration -----
+
+    def _stored_config(self, config: Config) -> Config:
+        stored = _read_config(self._db)
+        if stored is None:
+            self._db.execute("INSERT INTO meta VALUES ('config', ?)", (config.to_json(),))
+            return config
+        if stored.game != config.game:
+            raise StoreError(f"{self.data_dir} holds a run of game {stored.game!r}, not "
+                             f"{config.game!r}")
+        return stored
+
+    # ----- games -----
+
+    def _rebuild_replay(self) -> None:
+        rows = self._db.execute(
+            "SELECT first_game, first_position, num_positions, data FROM uploads "
+            "ORDER BY id DESC").fetchall() if self._has_uploads() else []
+        window, positions = [], 0
+        for row in rows:  # newest first, until the buffer's window is full
+            window.append(row)
+            positions += row[2]
+            if positions >= self.replay.capacity:
+                break
+        if not window:
+            return
+        oldest = window[-1]
+        self.replay.start_counting_at(oldest[1], oldest[0])
+        for _, _, _, data in reversed(window):
+            self.replay.add_games(self._decode(data))
+        first = self.replay.games[0][0]
+        stored = self._db.execute("SELECT position_id, error FROM priorities "
+                                  "WHERE position_id >= ?", (first,)).fetchall()
+        if stored:
+            ids, errors = np.array(stored).T
+            self.replay.update_priorities(ids.astype(np.int64), errors)
+
+    def _has_uploads(self) -> bool:
+        return self._db.execute("SELECT 1 FROM uploads LIMIT 1").fetchone() is not None
+
+    def _decode(self, data: bytes) -> list[GameRecord]:
+        return wire.decode_games(data, self.observation_shape, self.num_actions,
+                                 self.num_players)
+
+    def validate_games(self, data: bytes) -> list[GameRecord]:
+        """The games of an upload, or `StoreError` naming the first problem."""
+        try:
+            games = self._decode(data)
+            for number, game in enumerate(games):
+                try:
+                    self.replay.check(game)
+                    check_rules(self.plugin.make_game(self.config, np.random.default_rng(0)),
+                                game)
+                except ValueError as error:
+                    raise StoreError(f"game {number}: {error}") from None
+        except wire.WireError as error:
+            raise StoreError(str(error)) from None
+        return games
+
+    def add_games(self, data: bytes, upload_id: str | None = None,
+                  client: str = "anonymous") -> dict:
+        """Validate, commit, then buffer an upload; return its acknowledgement.
+
+        An `upload_id` seen before is acknowledged again without storing anything: a client
+        retrying an upload whose answer it lost does not store its games twice.
+        """
+        upload_id = upload_id or uuid.uuid4().hex
+        games = self.validate_games(data)
+        positions = sum(len(game) for game in games)
+        now = time.time()
+        with self._lock:
+            done = self._db.execute("SELECT first_game, num_games, first_position FROM "
+                                    "uploads WHERE upload_id = ?", (upload_id,)).fetchone()
+            if done is None:
+                first_game, first_position = self.replay.total_games, self.replay.total_positions
+                self._db.execute(
+                    "INSERT INTO uploads (upload_id, client, received, first_game, num_games, "
+                    "first_position, num_positions, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (upload_id, client, now, first_game, len(games), first_position, positions,
+                     sqlite3.Binary(data)))
+                self.replay.add_games(games)
+                self._activity(client, "selfplay", now).record(now, games=len(games))
+                done = (first_game, len(games), first_position)
+            return {"upload_id": upload_id, "first_game": done[0], "games": done[1],
+                    "first_position": done[2], "total_games": self.replay.total_games}
+
+    def sample(self, batch_size: int, client: str = "anonymous") -> TrainingBatch:
+        if not 1 <= batch_size <= 65536:
+            raise StoreError(f"batch size must be in [1, 65536], got {batch_size}")
+        with self._lock:
+            if not self.replay.games:
+                raise StoreError("the replay buffer is empty: no games uploaded yet")
+            batch = self.replay.sample(batch_size)
+            self.batches_served += 1
+            now = time.time()
+            self._activity(client, "train", now).record(now, batches=1)
+            return batch
+
+    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> int:
+        """Apply and record new priorities; ids no longer in the buffer are skipped."""
+        with self._lock:
+            if len(indices) and (indices.min() < 0 or indices.max() >= self.replay.total_positions):
+                raise StoreError(f"priorities: position ids must be in [0, "
+                                 f"{self.replay.total_positions})")
+            self.replay.update_priorities(indices, errors)
+            self._db.executemany("INSERT OR REPLACE INTO priorities VALUES (?, ?)",
+                                 zip(indices.tolist(), errors.astype(np.float64).tolist()))
+            return len(indices)
+
+    def _activity(self, client: str, kind: str, now: float) -> ClientActivity:
+        activity = self.clients.get(client)
+        if activity is None:
+            activity = self.clients[client] = ClientActivity(kind, now)
+        return activity
+
+    # ----- weights -----
+
+    def latest_weights(self) -> WeightsVersion | None:
+        with self._lock:
+            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                   "ORDER BY version DESC LIMIT 1").fetchone()
+        return self._version(row)
+
+    def weights_version(self, version: int) -> WeightsVersion:
+        with self._lock:
+            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                   "WHERE version = ?", (version,)).fetchone()
+        if row is None:
+            raise NotFound(f"no weights version {version}")
+        return self._version(row)
+
+    def _version(self, row) -> WeightsVersion | None:
+        if row is None:
+            return None
+        folder = self.data_dir / WEIGHTS_DIR
+        return WeightsVersion(row[0], row[1], folder / row[2],
+                              folder / row[3] if row[3] else None)
+
+    def _save_initial_weights(self) -> None:
+        with tempfile.TemporaryDirectory(dir=self.data_dir) as folder:
+            path = Path(folder) / "initial.weights.h5"
+            self.network.save_weights_file(path)
+            self.add_weights(path.read_bytes(), None, step=0, client="server")
+
+    def add_weights(self, weights: bytes, optimizer: bytes | None, step: int,
+                    client: str = "anonymous") -> WeightsVersion:
+        """Check the weights fit the game's network, write them atomically, then commit."""
+        if step < 0:
+            raise StoreError(f"step must be >= 0, got {step}")
+        if optimizer is not None:
+            _check_optimizer_state(optimizer)
+        folder = self.data_dir / WEIGHTS_DIR
+        staged = []
+        try:
+            for suffix, data in ((".weights.h5", weights), (".optimizer.npz", optimizer)):
+                if data is None:
+                    continue
+                handle, name = tempfile.mkstemp(suffix=suffix, dir=folder, prefix=".upload-")
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                staged.append(Path(name))
+            with self._lock:
+                try:
+                    self.network.load_weights_file(staged[0])
+                except (WeightsMismatchError, ValueError, OSError) as error:
+                    raise StoreError(f"weights: {error}".replace(str(staged[0]), "upload")) \
+                        from None
+                latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0]
+                version = (latest or 0) + 1
+                names = [f"v{version:06d}.weights.h5",
+                         f"v{version:06d}.optimizer.npz" if optimizer is not None else None]
+                for path, name in zip(staged, names):
+                    os.replace(path, folder / name)
+                _fsync_directory(folder)
+                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
+                                 (version, step, time.time(), names[0], names[1]))
+                now = time.time()
+                if client != "server":
+                    self._activity(client, "train", now).last_seen = now
+        finally:
+            for path in staged:
+                if path.exists():
+                    path.unlink()
+        return self._version((version, step, names[0], names[1]))
+
+    # ----- training log and statistics -----
+
+    def append_log(self, kind: str, step: int, data: dict) -> None:
+        if kind not in LOG_KINDS:
+            raise StoreError(f"log kind must be one of {', '.join(LOG_KINDS)}, got {kind!r}")
+        if not isinstance(data, dict):
+            raise StoreError("log data must be a JSON object")
+        if not isinstance(step, int) or step < 0:
+            raise StoreError(f"log step must be an integer >= 0, got {step!r}")
+        text = json.dumps(data, allow_nan=False)
+        with self._lock:
+            self._db.execute("INSERT INTO log (time, step, kind, data) VALUES (?, ?, ?, ?)",
+                             (time.time(), step, kind, text))
+
+    def training_log(self, since_id: int = 0) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, time, step, kind, data FROM log WHERE id > ? "
+                                    "ORDER BY id", (since_id,)).fetchall()
+        return [{"id": row[0], "time": row[1], "step": row[2], "kind": row[3],
+                 "data": json.loads(row[4])} for row in rows]
+
+    def ingest_series(self, bin_seconds: float = 10.0) -> list[dict]:
+        """Games received per time bin, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT CAST(received / ? AS INTEGER) AS bin, SUM(num_games), "
+                "SUM(num_positions) FROM uploads GROUP BY bin ORDER BY bin",
+                (bin_seconds,)).fetchall()
+        return [{"time": row[0] * bin_seconds, "games": row[1], "positions": row[2]}
+                for row in rows]
+
+    def stats(self) -> dict:
+        latest = self.latest_weights()
+        now = time.time()
+        with self._lock:
+            clients = [{"id": name, "kind": activity.kind,
+                        "seconds_ago": round(now - activity.last_seen, 1),
+                        **activity.rates(now)}
+                       for name, activity in self.clients.items()
+                       if now - activity.last_seen <= CLIENT_WINDOW_SECONDS]
+            return {"game": self.config.game, "players": self.num_players,
+                    "version": latest.version if latest else 0,
+                    "step": latest.step if latest else 0,
+                    "games": self.replay.total_games,
+                    "positions": self.replay.total_positions,
+                    "buffer_games": self.replay.num_games,
+                    "buffer_positions": self.replay.num_positions,
+                    "batches_served": self.batches_served,
+                    "num_games": self.config.num_games, "num_steps": self.config.num_steps,
+                    "uptime_seconds": round(now - self.started, 1), "clients": clients}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _read_config(db: sqlite3.Connection) -> Config | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    return None if row is None else Config.from_json(row[0])
+
+
+def stored_config(data_dir: str | os.PathLike) -> Config | None:
+    """The config of the run a data folder holds, or None for a new folder."""
+    path = Path(data_dir) / DATABASE
+    if not path.exists():
+        return None
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        return _read_config(db)
+    finally:
+        db.close()
+
+
+def _check_optimizer_state(data: bytes) -> None:
+    try:
+        arrays = wire.read_npz(data, "optimizer")
+    except wire.WireError as error:
+        raise StoreError(str(error)) from None
+    if sorted(arrays) != [f"v{i:04d}" for i in range(len(arrays))]:
+        raise StoreError("optimizer: arrays must be named v0000, v0001, ...")
+    for name, array in arrays.items():
+        if array.dtype.kind not in "fiu":
+            raise StoreError(f"optimizer: {name} is not numeric")
+
+
+def _fsync_directory(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,182 @@
+"""The self-play and training clients: the actor and learner rounds of synchronous mode, wired
+to the server through `HttpClient`.
+
+Both take the run's config from the server (with the command line's overrides on top), so every
+process of a run agrees on the game and the network. The trainer keeps the run's ratio of
+training steps to games (`num_steps * games / num_games`, as synchronous mode does): it waits
+when it is ahead of self-play, so a fast trainer cannot overfit the first few games. Self-play
+stops when the server holds `num_games` games, training when it reaches `num_steps`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from muzero.agent import Agent
+from muzero.batching.inference import BatchedInference
+from muzero.checkpoint import OPTIMIZER, Checkpoint
+from muzero.config import Config
+from muzero.evaluation import evaluate
+from muzero.loops import Actor, learner_round
+from muzero.network import network_for_game
+from muzero.plugins import GamePlugin
+from muzero.records import GameRecord
+from muzero.server.client import HttpClient, HttpWeights
+from muzero.server.wire import read_npz
+from muzero.training import Learner
+
+Log = Callable[[str], None]
+
+
+def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
+                 games_per_upload: int, max_games: int | None = None, seed: int | None = None,
+                 log: Log = tqdm.write, progress_bars: bool | None = None) -> int:
+    """Play and upload until the server holds the run's games (or `max_games` are played here).
+    Returns the games this client played."""
+    network = network_for_game(plugin, config)
+    actor = Actor(plugin, config, network, BatchedInference(network,
+                                                            jit_compile=config.jit_compile))
+    weights = HttpWeights(client, network)
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+    played = rounds = 0
+    bar = tqdm(desc="self-play", unit="game", disable=None if progress_bars is None
+               else not progress_bars, dynamic_ncols=True)
+    stored = client.stats()["games"]
+    while stored < config.num_games and (max_games is None or played < max_games):
+        games = games_per_upload if max_games is None else min(games_per_upload,
+                                                               max_games - played)
+        report = actor.round(client, weights, games, seed=(seed, rounds), progress=bar.update)
+        stored = client.stats()["games"]
+        played += games
+        rounds += 1
+        log(f"uploaded {games} games (weights v{actor.version}, step {weights.step}) | "
+            f"{report.positions_per_second:.0f} positions/s | server holds {stored}/"
+            f"{config.num_games} games")
+    bar.close()
+    return played
+
+
+class Trainer:
+    """The learner of an async run: resumes from the server's latest weights and optimizer
+    state, trains in rounds of at most `publish_interval` steps, publishing after each."""
+
+    def __init__(self, client: HttpClient, plugin: GamePlugin, config: Config,
+                 num_eval_games: int, publish_interval: int, log: Log = tqdm.write,
+                 poll_seconds: float = 1.0):
+        self.client = client
+        self.plugin = plugin
+        self.config = config
+        self.num_eval_games = num_eval_games
+        self.publish_interval = publish_interval
+        self.log = log
+        self.poll_seconds = poll_seconds
+        self.learner = Learner(network_for_game(plugin, config), config)
+        self.weights = HttpWeights(client, self.learner.network, self.learner.optimizer_state)
+        evaluation_network = network_for_game(plugin, config)
+        self._evaluation_network = evaluation_network
+        self.agent = Agent(plugin, config, BatchedInference(evaluation_network,
+                                                            jit_compile=config.jit_compile))
+        self._resume()
+
+    def _resume(self) -> None:
+        version, _ = self.weights.latest(None)
+        optimizer = self.client.optimizer_state(version)
+        if optimizer is not None:
+            arrays = read_npz(optimizer, "optimizer")
+            self.learner.set_optimizer_state([arrays[f"v{i:04d}"] for i in range(len(arrays))])
+        else:  # weights without optimizer state (initial or uploaded): keep the LR schedule
+            self.learner.optimizer.iterations.assign(self.weights.step)
+        if self.learner.step:
+            self.log(f"resuming at step {self.learner.step} from weights v{version}")
+
+    def allowed_steps(self, games: int) -> int:
+        config = self.config
+        if games >= config.num_games:
+            return config.num_steps
+        return config.num_steps * games // config.num_games
+
+    def run(self, progress_bars: bool | None = None) -> dict | None:
+        config = self.config
+        bar = tqdm(total=config.num_steps, initial=self.learner.step, desc="train", unit="step",
+                   disable=None if progress_bars is None else not progress_bars,
+                   dynamic_ncols=True)
+        evaluation = None
+        started = time.perf_counter()
+        while self.learner.step < config.num_steps:
+            games = self.client.stats()["games"]
+            step = self.learner.step
+            allowed = self.allowed_steps(games) if games else 0
+            if allowed <= step:
+                time.sleep(self.poll_seconds)  # ahead of self-play: wait for games
+                continue
+            interval = config.checkpoint_interval
+            next_checkpoint = (step // interval + 1) * interval
+            steps = min(self.publish_interval, allowed - step, next_checkpoint - step)
+            round_started = time.perf_counter()
+            losses = learner_round(self.learner, self.client, self.weights, steps, bar.update)
+            self.client.append_log("losses", self.learner.step, {
+                **losses, "steps_per_second": steps / (time.perf_counter() - round_started),
+                "games": games})
+            if self.learner.step % interval == 0 or self.learner.step >= config.num_steps:
+                evaluation = self.evaluate()
+                self.log(f"step {self.learner.step}/{config.num_steps} | games {games} | loss "
+                         + " ".join(f"{name} {losses[name]:.3f}" for name in
+                                    ("value", "reward", "policy", "to_play"))
+                         + f" | {time.perf_counter() - started:.0f} s"
+                         + (f" | {evaluation['summary']}" if evaluation else ""))
+        bar.close()
+        return evaluation
+
+    def evaluate(self) -> dict | None:
+        if self.num_eval_games <= 0:
+            return None
+        self._evaluation_network.set_weights(self.learner.network.get_weights())
+        evaluation = evaluate(self.agent, self.plugin, self.config, self.num_eval_games,
+                              seed=self.config.seed)
+        self.client.append_log("evaluation", self.learner.step, evaluation)
+        return evaluation
+
+
+def upload_checkpoint(client: HttpClient, checkpoint: Checkpoint, log: Log = print) -> int:
+    """Send a synchronous-mode checkpoint to a server: its replay window (whole games, oldest
+    first, with their current priorities), then its weights and optimizer state. Returns the
+    new weights version."""
+    arrays = checkpoint.replay_arrays()
+    capacity = len(arrays["actions"])
+    alpha = checkpoint.config.priority_alpha
+    chunk: list[GameRecord] = []
+    chunk_rows: list[np.ndarray] = []
+    uploaded = 0
+
+    def send() -> None:
+        nonlocal uploaded
+        ack = client.add_games(chunk)
+        rows = np.concatenate(chunk_rows)
+        priorities = arrays["priorities"][rows]
+        errors = priorities ** (1.0 / alpha) if alpha > 0 else np.ones_like(priorities)
+        client.update_priorities(ack["first_position"] + np.arange(len(rows)),
+                                 errors.astype(np.float32))
+        uploaded += len(chunk)
+        chunk.clear()
+        chunk_rows.clear()
+
+    for first, length in arrays["games"]:
+        rows = np.arange(first, first + length) % capacity
+        chunk.append(GameRecord(*(arrays[name][rows] for name in (
+            "observations", "actions", "rewards", "to_play", "root_values", "policies"))))
+        chunk_rows.append(rows)
+        if len(chunk) == 512:
+            send()
+    if chunk:
+        send()
+    log(f"uploaded {uploaded} games")
+    optimizer = checkpoint.path / OPTIMIZER
+    version = client.upload_weights(checkpoint.weights_path.read_bytes(), checkpoint.step,
+                                    optimizer.read_bytes() if optimizer.exists() else None)
+    log(f"uploaded weights of step {checkpoint.step} as version {version}")
+    return version
