@@ -148,9 +148,9 @@ def train(arguments: argparse.Namespace) -> int:
     from muzero.server.workers import Trainer
 
     client, config = _connect(arguments)
-    eval_games = (arguments.num_eval_games if arguments.num_eval_games is not None
-                  else config.num_eval_games)
-    trainer = Trainer(client, load_game(config.game), config, eval_games,
+    if arguments.publish_interval < 1:
+        raise ValueError(f"--publish-interval must be >= 1, got {arguments.publish_interval}")
+    trainer = Trainer(client, load_game(config.game), config, config.num_eval_games,
                       arguments.publish_interval)
     evaluation = trainer.run()
     print(f"training done: step {trainer.learner.step}")

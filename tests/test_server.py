@@ -1,0 +1,481 @@
+"""Async mode against the real server process on a loopback port: clients, durability, bad
+input, the token, and the pages in a real headless browser."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+from server_helpers import TICTACTOE, ServerProcess, free_port, random_games
+
+from muzero.network import network_for_game
+from muzero.plugins import load_game
+from muzero.server import wire
+from muzero.server.client import HttpClient, ServerError, ServerUnavailable, normalise_url
+from muzero.server.storage import Store, stored_config
+
+RUN_FLAGS = ("--num-games", "64", "--num-steps", "30", "--checkpoint-interval", "15",
+             "--num-eval-games", "2", "--games-per-iteration", "16")
+
+
+def client_command(server: ServerProcess, *arguments: str) -> list[str]:
+    return [sys.executable, "-m", "muzero", *arguments, "--server", server.url,
+            "--tf-threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A server after one self-play client and one training client ran a tiny run to its end:
+    (server, self-play output, training output)."""
+    server = ServerProcess(tmp_path_factory.mktemp("async") / "data", flags=RUN_FLAGS).start()
+    selfplay = subprocess.Popen(client_command(server, "selfplay", "--games-per-upload", "16",
+                                               "--client-seed", "1"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    train = subprocess.Popen(client_command(server, "train", "--publish-interval", "10"),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        outputs = [process.communicate(timeout=300)[0] for process in (selfplay, train)]
+        assert selfplay.returncode == 0, outputs[0][-3000:]
+        assert train.returncode == 0, outputs[1][-3000:]
+        yield server, outputs[0], outputs[1]
+    finally:
+        for process in (selfplay, train):
+            if process.poll() is None:
+                process.kill()
+        server.stop()
+
+
+def test_selfplay_and_training_clients_advance_the_run(run):
+    server, selfplay_output, train_output = run
+    stats = server.stats()
+    assert stats["games"] >= 64 and stats["positions"] >= 64 * 5
+    assert stats["step"] == 30
+    assert stats["batches_served"] == 30
+    assert "server holds" in selfplay_output and "self-play done" in selfplay_output
+    assert "training done: step 30" in train_output
+    assert "final evaluation: minimax" in train_output
+    log = requests.get(f"{server.url}/api/v1/log").json()
+    losses = [entry for entry in log["entries"] if entry["kind"] == "losses"]
+    evaluations = [entry for entry in log["entries"] if entry["kind"] == "evaluation"]
+    assert len(losses) >= 3  # rounds of at most 10 steps, cut at checkpoints and by the games
+    assert stats["version"] == 1 + len(losses)  # initial weights, then one upload per round
+    assert [entry["step"] for entry in evaluations] == [15, 30]
+    assert sum(bin_["games"] for bin_ in log["ingest"]) == stats["games"]
+    # the weights the trainer published last are what the server serves now
+    latest = HttpClient(server.url).latest_weights(None)
+    assert latest[:2] == (stats["version"], 30)
+    assert HttpClient(server.url).latest_weights(stats["version"]) is None  # ETag
+
+
+def test_weights_download_only_when_new(run):
+    server = run[0]
+    version = server.stats()["version"]
+    response = requests.get(f"{server.url}/api/v1/weights/latest")
+    assert response.status_code == 200 and response.headers["ETag"] == f'"v{version}"'
+    again = requests.get(f"{server.url}/api/v1/weights/latest",
+                         headers={"If-None-Match": f'"v{version}"'})
+    assert again.status_code == 304 and again.content == b""
+    older = requests.get(f"{server.url}/api/v1/weights/1")
+    assert older.status_code == 200 and older.content != response.content
+
+
+# ----- bad input: a 4xx naming the problem, nothing stored -----
+
+def _games_bytes(games=None, **changes) -> bytes:
+    """An upload of two legal games, with arrays replaced or dropped (None) by `changes`."""
+    data = wire.read_npz(wire.encode_games(games or random_games(2, seed=7)), "games")
+    for name, value in changes.items():
+        if value is None:
+            data.pop(name)
+        else:
+            data[name] = value(data[name]) if callable(value) else value
+    return wire.to_npz(data)
+
+
+def _illegal(actions):
+    actions = actions.copy()
+    actions[1] = actions[0]  # the second move on the first move's cell
+    return actions
+
+
+def _bandit_games() -> bytes:
+    plugin = load_game("onearmbandit")
+    rng = np.random.default_rng(0)
+    game = plugin.make_game(plugin.make_config(), rng)
+    rows = []
+    while not game.terminal():
+        rows.append((game.observation(), game.step(0)))
+    observations, rewards = zip(*rows)
+    length = len(rows)
+    return wire.to_npz({"observations": np.stack(observations), "actions":
+                        np.zeros(length, np.int32), "rewards": np.stack(rewards),
+                        "to_play": np.zeros(length, np.int32),
+                        "root_values": np.zeros((length, 1), np.float32),
+                        "policies": np.full((length, 2), 0.5, np.float32),
+                        "lengths": np.array([length], np.int32)})
+
+
+def _other_network_weights(tmp_path) -> bytes:
+    config = stored_config_for_tests().replace(hidden_size=32)
+    path = tmp_path / "other.weights.h5"
+    network_for_game(TICTACTOE, config).save_weights_file(path)
+    return path.read_bytes()
+
+
+def stored_config_for_tests():
+    return TICTACTOE.make_config().replace(hidden_size=16)
+
+
+def _post_games(data: bytes) -> dict:
+    return {"method": "POST", "path": "games", "data": data}
+
+
+BAD_REQUESTS = {
+    "not an archive": (_post_games(b"hello"), 400, "not an .npz archive"),
+    "truncated archive": (_post_games(_games_bytes()[:900]), 400, "not a readable .npz"),
+    "oversized body": (_post_games(b"PK" + bytes(65 * 1024 * 1024)), 413, "too large"),
+    "game of another game": (_post_games(_bandit_games()), 400, "observations has shape"),
+    "wrong dtype": (_post_games(_games_bytes(observations=lambda o: o.astype(np.float64))),
+                    400, "observations has dtype float64"),
+    "missing array": (_post_games(_games_bytes(policies=None)), 400, "missing ['policies']"),
+    "non-finite": (_post_games(_games_bytes(root_values=lambda v: v + np.nan)), 400,
+                   "root_values holds non-finite"),
+    "illegal action": (_post_games(_games_bytes(actions=_illegal)), 400, "is not legal here"),
+    "inconsistent lengths": (_post_games(_games_bytes(lengths=lambda n: n + 1)), 400,
+                             "lengths sum to"),
+    "wrong player to move": (_post_games(_games_bytes(to_play=lambda p: 1 - p)), 400,
+                             "to_play is 1, but player 0 is to move"),
+    "bad policy": (_post_games(_games_bytes(policies=lambda p: p * 2)), 400,
+                   "sum to 1"),
+    "unfinished game": (_post_games(_games_bytes(
+        games=[dataclasses.replace(g, **{f: getattr(g, f)[:-1] for f in
+                                         ("observations", "actions", "rewards", "to_play",
+                                          "root_values", "policies")})
+               for g in random_games(1, seed=3)])), 400, "not over after its"),
+    "unknown weights version": ({"method": "GET", "path": "weights/999"}, 404,
+                                "no weights version 999"),
+    "weights that are not HDF5": ({"method": "POST", "path": "weights",
+                                   "data": {"step": "5"},
+                                   "files": {"weights": ("w.weights.h5", b"nonsense")}}, 400,
+                                  "not a readable HDF5"),
+    "weights without a step": ({"method": "POST", "path": "weights",
+                                "files": {"weights": ("w.weights.h5", b"x")}}, 400,
+                               "form field 'step'"),
+    "batch size not a number": ({"method": "GET", "path": "batch?size=many"}, 400,
+                                "'size' must be an integer"),
+    "batch size zero": ({"method": "GET", "path": "batch?size=0"}, 400, "must be >= 1"),
+    "priorities not an archive": ({"method": "POST", "path": "priorities", "data": b"x"}, 400,
+                                  "not an .npz archive"),
+    "priorities of unknown positions": (
+        {"method": "POST", "path": "priorities",
+         "data": wire.encode_priorities(np.array([10 ** 9]), np.array([0.5]))}, 400,
+        "position ids must be in"),
+    "priorities of unequal shapes": (
+        {"method": "POST", "path": "priorities",
+         "data": wire.encode_priorities(np.array([1, 2]), np.array([0.5]))}, 400,
+        "must be equal 1-d shapes"),
+    "log that is not JSON": ({"method": "POST", "path": "log", "data": b"{oops",
+                              "headers": {"Content-Type": "application/json"}}, 400,
+                             "must be a JSON object"),
+    "log of an unknown kind": ({"method": "POST", "path": "log",
+                                "json": {"kind": "gossip", "step": 1, "data": {}}}, 400,
+                               "log kind must be one of"),
+    "unknown browser game": ({"method": "POST", "path": "play/nope", "json": {"action": 0}},
+                             404, "no game 'nope'"),
+    "unknown route": ({"method": "GET", "path": "nothing-here"}, 404, "not found"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_input_is_refused_and_nothing_is_stored(run, case, tmp_path):
+    server = run[0]
+    request, status, message = BAD_REQUESTS[case]
+    request = dict(request)
+    path = request.pop("path")
+    before = server.stats()
+    weight_files = sorted((server.data_dir / "weights").iterdir())
+    response = requests.request(url=f"{server.url}/api/v1/{path}", timeout=60, **request)
+    assert response.status_code == status
+    assert message.lower() in response.json()["error"].lower()
+    after = server.stats()
+    for field in ("games", "positions", "version", "step", "buffer_positions"):
+        assert after[field] == before[field], field
+    assert sorted((server.data_dir / "weights").iterdir()) == weight_files
+
+
+def test_weights_of_another_network_are_refused(run, tmp_path):
+    server = run[0]
+    response = requests.post(f"{server.url}/api/v1/weights", data={"step": "40"},
+                             files={"weights": ("w.weights.h5",
+                                                _other_network_weights(tmp_path))})
+    assert response.status_code == 400
+    assert "network shape differs" in response.json()["error"]
+    assert "hidden_size" in response.json()["error"]
+
+
+def test_a_repeated_upload_is_stored_once_and_the_server_keeps_serving(run):
+    server = run[0]
+    client = HttpClient(server.url)
+    before = server.stats()["games"]
+    data = wire.encode_games(random_games(3, seed=11))
+    headers = {"X-Upload-Id": "same-upload"}
+    first = requests.post(f"{server.url}/api/v1/games", data=data, headers=headers).json()
+    second = requests.post(f"{server.url}/api/v1/games", data=data, headers=headers).json()
+    assert first == {**second, "total_games": first["total_games"]}
+    assert server.stats()["games"] == before + 3
+    batch = client.sample(8)
+    assert batch.observations.shape == (8, 3, 3, 3) and batch.actions.shape == (8, 3)
+    client.update_priorities(batch.indices, np.full(8, 0.25, np.float32))
+    with pytest.raises(ServerError, match="400.*not an .npz archive"):
+        client.request("POST", "games", data=b"junk")
+
+
+# ----- durability -----
+
+def test_sigkill_loses_no_acknowledged_game_and_restarts_with_the_same_state(tmp_path):
+    server = ServerProcess(tmp_path / "data").start()
+    client = HttpClient(server.url, patience=3.0, timeout=5.0)
+    acknowledged: list[dict] = []
+    stop = threading.Event()
+
+    def upload_forever():
+        seed = 0
+        while not stop.is_set():
+            try:
+                acknowledged.append(client.add_games(random_games(8, seed=seed)))
+            except (ServerUnavailable, ServerError):
+                return
+            seed += 1
+
+    weights = requests.get(f"{server.url}/api/v1/weights/latest").content
+    published = HttpClient(server.url).upload_weights(weights, step=7)
+    uploader = threading.Thread(target=upload_forever)
+    uploader.start()
+    while len(acknowledged) < 10:
+        time.sleep(0.05)
+    errors = np.linspace(0.1, 0.9, 16).astype(np.float32)
+    HttpClient(server.url).update_priorities(np.arange(16), errors)
+    server.kill()  # while the uploader is still sending
+    stop.set()
+    uploader.join(timeout=60)
+    acknowledged_games = sum(ack["games"] for ack in acknowledged)
+
+    config = stored_config(server.data_dir)
+    store = Store(server.data_dir, TICTACTOE, config)  # what a restart rebuilds
+    assert acknowledged_games <= store.replay.total_games <= acknowledged_games + 8
+    alpha = config.priority_alpha
+    ids = np.arange(16)
+    np.testing.assert_allclose(store.replay.priorities[ids % store.replay.capacity],
+                               np.maximum(errors, 1e-3) ** alpha, rtol=1e-6)
+    assert store.latest_weights().version == published == 2
+    store.close()
+
+    server.start()
+    try:
+        stats = server.stats()
+        assert stats["games"] == store.replay.total_games
+        assert (stats["version"], stats["step"]) == (2, 7)
+        served = requests.get(f"{server.url}/api/v1/weights/latest")
+        assert served.content == weights
+        for ack in acknowledged:  # every acknowledged upload is there, under its numbers
+            again = requests.post(f"{server.url}/api/v1/games",
+                                  data=wire.encode_games(random_games(1)),
+                                  headers={"X-Upload-Id": ack["upload_id"]}).json()
+            assert (again["first_game"], again["games"]) == (ack["first_game"], ack["games"])
+    finally:
+        server.stop()
+
+
+def test_selfplay_client_carries_on_across_a_server_restart(tmp_path):
+    server = ServerProcess(tmp_path / "data", flags=("--num-games", "1000")).start()
+    selfplay = subprocess.Popen(client_command(server, "selfplay", "--games", "64",
+                                               "--games-per-upload", "16", "--client-seed", "2"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while server.stats()["games"] < 16:
+            assert time.monotonic() < deadline and selfplay.poll() is None
+            time.sleep(0.2)
+        server.stop()
+        time.sleep(2.0)  # the client keeps playing, then retries its upload
+        server.start()
+        output = selfplay.communicate(timeout=240)[0]
+        assert selfplay.returncode == 0, output[-3000:]
+        assert "self-play done: 64 games uploaded" in output
+        assert server.stats()["games"] == 64  # none lost, none twice
+    finally:
+        if selfplay.poll() is None:
+            selfplay.kill()
+        server.stop()
+
+
+def test_restart_on_another_game_is_refused(tmp_path):
+    store = Store(tmp_path, TICTACTOE, stored_config_for_tests())
+    store.close()
+    result = subprocess.run([sys.executable, "-m", "muzero", "server", "--data-dir",
+                             str(tmp_path), "--game", "onearmbandit", "--port",
+                             str(free_port())], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "holds a run of game 'tictactoe', not 'onearmbandit'" in result.stderr
+
+
+# ----- the token -----
+
+def test_token_guards_every_route(tmp_path):
+    server = ServerProcess(tmp_path / "data", flags=("--token", "s3cret")).start()
+    try:
+        routes = [("GET", "/"), ("GET", "/play"), ("GET", "/api/v1/stats"),
+                  ("GET", "/api/v1/config"), ("GET", "/api/v1/log"),
+                  ("GET", "/api/v1/weights/latest"), ("GET", "/api/v1/weights/1"),
+                  ("GET", "/api/v1/optimizer/1"), ("GET", "/api/v1/batch"),
+                  ("POST", "/api/v1/games"), ("POST", "/api/v1/weights"),
+                  ("POST", "/api/v1/priorities"), ("POST", "/api/v1/log"),
+                  ("POST", "/api/v1/play"), ("POST", "/api/v1/play/x"),
+                  ("GET", "/static/dashboard.js")]
+        games = wire.encode_games(random_games(2))
+        for method, route in routes:
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                response = requests.request(method, server.url + route, data=games,
+                                            headers=headers, allow_redirects=False)
+                if route.startswith("/api/"):
+                    assert response.status_code == 401, route
+                    assert "token" in response.json()["error"]
+                else:  # a browser is sent to the login form
+                    assert response.status_code == 302, route
+                    assert "/login" in response.headers["Location"]
+        signed = HttpClient(server.url, token="s3cret")
+        assert signed.stats()["games"] == 0  # nothing was stored by the refused uploads
+        signed.add_games(random_games(2))
+        assert signed.stats()["games"] == 2
+        browser = requests.Session()
+        refused = browser.post(f"{server.url}/login", data={"token": "nope"})
+        assert refused.status_code == 401 and "wrong token" in refused.text
+        signed_in = browser.post(f"{server.url}/login?next=/play", data={"token": "s3cret"})
+        assert signed_in.status_code == 200 and "Play the server" in signed_in.text
+        assert browser.get(f"{server.url}/api/v1/stats").json()["games"] == 2
+    finally:
+        server.stop()
+
+
+# ----- client -----
+
+def test_client_gives_up_after_its_patience_on_a_dead_server():
+    client = HttpClient(f"127.0.0.1:{free_port()}", patience=1.0)
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="did not answer GET stats within 1 s"):
+        client.stats()
+    assert 1.0 <= time.monotonic() - started < 5.0
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("box", "http://box:5000"), ("box:8000", "http://box:8000"),
+    ("https://box.example/", "https://box.example"), ("http://10.0.0.2:5000", "http://10.0.0.2:5000")])
+def test_server_addresses_are_normalised(given, expected):
+    assert normalise_url(given) == expected
+
+
+def test_store_rebuilds_the_same_replay_buffer(tmp_path):
+    config = stored_config_for_tests().replace(replay_capacity=100)
+    store = Store(tmp_path, TICTACTOE, config)
+    for seed in range(6):  # 36+ games: the window of 100 positions evicts the oldest
+        store.add_games(wire.encode_games(random_games(6, seed=seed)))
+    batch = store.sample(32)
+    store.update_priorities(batch.indices, np.linspace(0, 2, 32).astype(np.float32))
+    expected, meta = store.replay.state()
+    store.close()
+    rebuilt = Store(tmp_path, TICTACTOE, config)
+    arrays, rebuilt_meta = rebuilt.replay.state()
+    for name, array in expected.items():
+        np.testing.assert_array_equal(arrays[name], array, err_msg=name)
+    assert (rebuilt_meta["total_positions"], rebuilt_meta["total_games"]) == \
+        (meta["total_positions"], meta["total_games"])
+    rebuilt.close()
+
+
+# ----- the pages, in a real browser -----
+
+@pytest.fixture(scope="module")
+def browser():
+    chromedriver = shutil.which("chromedriver")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromedriver is None or chromium is None:
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.binary_location = chromium
+    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
+    yield driver
+    driver.quit()
+
+
+def _wait_for(driver, condition, timeout: float = 30.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_dashboard_draws_its_charts_with_data(run, browser):
+    from selenium.webdriver.common.by import By
+
+    server = run[0]
+    browser.get(server.url + "/")
+    _wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+    stats = server.stats()
+    entries = requests.get(f"{server.url}/api/v1/log").json()["entries"]
+    rounds = sum(entry["kind"] == "losses" for entry in entries)
+    assert browser.find_element(By.ID, "game").text == "tictactoe"
+    assert browser.find_element(By.ID, "version").text == str(stats["version"])
+    assert browser.find_element(By.ID, "games").text.startswith(str(stats["games"]))
+    charts = {name: browser.find_element(By.ID, name)
+              for name in ("losses", "evaluation", "ingest")}
+    assert int(charts["losses"].get_attribute("data-series")) == 4  # value reward policy to-play
+    assert int(charts["losses"].get_attribute("data-points")) == 4 * rounds
+    # 2 evaluations x 2 opponents x 2 seats
+    assert int(charts["evaluation"].get_attribute("data-points")) == 2 * 2 * 2
+    assert int(charts["ingest"].get_attribute("data-points")) >= 1
+    for chart in charts.values():
+        assert chart.find_elements(By.CSS_SELECTOR, "polyline.series")
+
+
+@pytest.mark.parametrize("seat", [0, 1])
+def test_a_game_is_played_to_its_end_by_clicks(run, browser, seat):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    server = run[0]
+    browser.get(server.url + "/play")
+    _wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    Select(browser.find_element(By.ID, "seat")).select_by_value(str(seat))
+    browser.find_element(By.ID, "new-game").click()
+    _wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#board button")) == 9)
+    clicks = 0
+    while browser.find_element(By.ID, "result").get_attribute("data-over") != "true":
+        legal = [button for button in browser.find_elements(By.CSS_SELECTOR, "#board button")
+                 if button.is_enabled()]
+        assert legal, "no clickable move while the game is on"
+        legal[0].click()
+        clicks += 1
+        _wait_for(browser, lambda d, n=clicks: d.find_element(By.ID, "error").text
+                  or d.find_element(By.ID, "result").get_attribute("data-over") == "true"
+                  or len(d.find_elements(By.CSS_SELECTOR, "#moves tr.agent-move")) >= n)
+        assert browser.find_element(By.ID, "error").text == ""
+        assert clicks <= 5
+    assert browser.find_element(By.ID, "result").text.startswith("Game over")
+    agent_rows = browser.find_elements(By.CSS_SELECTOR, "#moves tr.agent-move")
+    assert len(agent_rows) >= clicks - 1 and agent_rows
+    assert ":" in agent_rows[0].find_elements(By.TAG_NAME, "td")[3].text  # policy shown
+    assert "wins" in browser.find_element(By.ID, "render").text or \
+        "draw" in browser.find_element(By.ID, "render").text
+
