@@ -5,7 +5,12 @@ Ratios (Numba vs reference, envs 64 vs envs 1) are computed from figures of the 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the server test helpers
 
 FIGURES: dict[str, float] = {}
 

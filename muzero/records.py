@@ -66,20 +66,19 @@ def check_rules(game, record: GameRecord) -> None:
     Observations and rewards are not compared: in games with chance (the bandit's payouts) they
     depend on draws the record does not carry. Legality, turn order and the game's end must not.
     """
-    from muzero.game import GameError  # the game contract imports nothing from here
-
     length = len(record)
     for t, (action, player) in enumerate(zip(record.actions.tolist(),
                                              record.to_play.tolist())):
-        if game.terminal():
-            raise ValueError(f"game record: the game is over after move {t}, but the record "
-                             f"has {length} moves")
+        legal = game.legal_actions()  # all False once the game is over (the game contract)
+        if not 0 <= action < len(legal) or not legal[action]:
+            if game.terminal():
+                raise ValueError(f"game record: the game is over after move {t}, but the "
+                                 f"record has {length} moves")
+            raise ValueError(f"game record: move {t}: action {action} is not legal here; "
+                             f"legal actions are {np.flatnonzero(legal).tolist()}")
         if game.to_play() != player:
             raise ValueError(f"game record: move {t}: to_play is {player}, but player "
                              f"{game.to_play()} is to move")
-        try:
-            game.step(action)
-        except GameError as error:
-            raise ValueError(f"game record: move {t}: {error}") from None
+        game._apply(action)  # checked above: what Game.step would check again
     if not game.terminal():
         raise ValueError(f"game record: the game is not over after its {length} moves")

@@ -70,15 +70,30 @@ class Symmetry:
 
 
 def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
-                  discount: float) -> np.ndarray:
-    """n-step value targets [T, P] of one game from its rewards [T, P] and root values [T, P]."""
-    length = len(rewards)
+                  discount: float, lengths: np.ndarray | None = None) -> np.ndarray:
+    """n-step value targets [N, P] from rewards [N, P] and root values [N, P] of one game, or of
+    several games whose rows are concatenated (`lengths` [G], summing to N)."""
+    total = len(rewards)
+    lengths = np.array([total]) if lengths is None else np.asarray(lengths)
+    remaining = np.repeat(lengths, lengths) - _positions_in_games(lengths)  # T - t
     targets = np.zeros_like(rewards, dtype=np.float64)
-    for j in range(min(td_steps, length)):  # a loop over n, vectorised over positions
-        targets[:length - j] += discount ** j * rewards[j:]
-    if td_steps < length:
-        targets[:length - td_steps] += discount ** td_steps * root_values[td_steps:]
+    for j in range(min(td_steps, int(lengths.max(initial=0)))):  # vectorised over positions
+        inside = remaining[:total - j] > j  # t + j < T
+        targets[:total - j][inside] += discount ** j * rewards[j:][inside]
+    if td_steps < total:
+        bootstrap = remaining[:total - td_steps] > td_steps
+        targets[:total - td_steps][bootstrap] += (discount ** td_steps
+                                                  * root_values[td_steps:][bootstrap])
     return targets.astype(np.float32)
+
+
+def _positions_in_games(lengths: np.ndarray) -> np.ndarray:
+    """t of every row of concatenated games [N]."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.arange(int(np.sum(lengths))) - np.repeat(starts, lengths)
+
+
+RECORD_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies")
 
 
 class ReplayBuffer:
@@ -135,8 +150,20 @@ class ReplayBuffer:
         return len(self.games)
 
     def add_games(self, games: Sequence[GameRecord]) -> None:
-        for game in games:
-            self._add(game)
+        """Store whole games, oldest first; nothing is stored if any game fails `check`."""
+        if not games:
+            return
+        lengths, arrays = self.check(games)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        first = 0
+        while first < len(games):  # chunks of games that fit the ring together
+            last = first + 1
+            while last < len(games) and bounds[last + 1] - bounds[first] <= self.capacity:
+                last += 1
+            rows = slice(bounds[first], bounds[last])
+            self._insert({name: array[rows] for name, array in arrays.items()},
+                         lengths[first:last])
+            first = last
 
     def start_counting_at(self, total_positions: int, total_games: int) -> None:
         """Number the next game's positions from `total_positions`: an empty buffer that is
@@ -146,54 +173,57 @@ class ReplayBuffer:
         self.total_positions = int(total_positions)
         self.total_games = int(total_games)
 
-    def check(self, game: GameRecord) -> None:
-        """Raise `ValueError` naming what makes `game` unfit for this buffer (shapes, ranges,
-        non-finite numbers); `add_games` stores nothing of a game that fails."""
-        length = len(game)
-        expected = {"observations": (length,) + self.observation_shape,
-                    "rewards": (length, self.num_players),
-                    "root_values": (length, self.num_players),
-                    "policies": (length, self.num_actions)}
-        for name, shape in expected.items():
-            if getattr(game, name).shape != shape:
-                raise ValueError(f"game record: {name} has shape {getattr(game, name).shape}, "
-                                 f"expected {shape}")
-        if not 1 <= length <= self.capacity:
-            raise ValueError(f"game record: length {length} must be in [1, replay_capacity="
-                             f"{self.capacity}]")
-        if game.actions.min() < 0 or game.actions.max() >= self.num_actions:
+    def check(self, games: Sequence[GameRecord]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Raise `ValueError` naming what makes a game unfit for this buffer (shapes, ranges,
+        non-finite numbers); return the games' lengths [G] and their rows concatenated."""
+        lengths = np.array([len(game) for game in games], np.int64)
+        for number, game in enumerate(games):
+            length = len(game)
+            expected = {"observations": (length,) + self.observation_shape,
+                        "rewards": (length, self.num_players),
+                        "root_values": (length, self.num_players),
+                        "policies": (length, self.num_actions)}
+            for name, shape in expected.items():
+                if getattr(game, name).shape != shape:
+                    raise ValueError(f"game record {number}: {name} has shape "
+                                     f"{getattr(game, name).shape}, expected {shape}")
+            if not 1 <= length <= self.capacity:
+                raise ValueError(f"game record {number}: length {length} must be in [1, "
+                                 f"replay_capacity={self.capacity}]")
+        arrays = {name: np.concatenate([getattr(game, name) for game in games])
+                  for name in RECORD_FIELDS}
+        if arrays["actions"].min() < 0 or arrays["actions"].max() >= self.num_actions:
             raise ValueError(f"game record: actions out of range [0, {self.num_actions})")
-        if game.to_play.min() < 0 or game.to_play.max() >= self.num_players:
+        if arrays["to_play"].min() < 0 or arrays["to_play"].max() >= self.num_players:
             raise ValueError(f"game record: to_play out of range [0, {self.num_players})")
         for name in ("observations", "rewards", "root_values", "policies"):
-            if not np.isfinite(getattr(game, name)).all():
+            if not np.isfinite(arrays[name]).all():
                 raise ValueError(f"game record: {name} holds non-finite numbers")
+        return lengths, arrays
 
-    def _add(self, game: GameRecord) -> None:
-        self.check(game)
-        length = len(game)
+    def _insert(self, arrays: dict[str, np.ndarray], lengths: np.ndarray) -> None:
+        """Write checked games that fit the ring together (sum of lengths <= capacity)."""
+        total = int(lengths.sum())
         start = self.total_positions
-        while self.games and self.games[0][0] < start + length - self.capacity:
+        while self.games and self.games[0][0] < start + total - self.capacity:
             first, old_length = self.games.popleft()
             self.priorities[np.arange(first, first + old_length) % self.capacity] = 0.0
-        rows = np.arange(start, start + length) % self.capacity
-        values = value_targets(game.rewards, game.root_values, self.config.td_steps,
-                               self.config.discount)
-        self.observations[rows] = game.observations
-        self.actions[rows] = game.actions
-        self.rewards[rows] = game.rewards
-        self.to_play[rows] = game.to_play
-        self.root_values[rows] = game.root_values
-        self.policies[rows] = game.policies
+        rows = np.arange(start, start + total) % self.capacity
+        values = value_targets(arrays["rewards"], arrays["root_values"], self.config.td_steps,
+                               self.config.discount, lengths)
+        for name in RECORD_FIELDS:
+            getattr(self, name)[rows] = arrays[name]
         self.values[rows] = values
-        self.position[rows] = np.arange(length)
-        self.length[rows] = length
-        self.position_id[rows] = np.arange(start, start + length)
-        errors = np.abs(game.root_values - values).max(axis=1)
+        self.position[rows] = _positions_in_games(lengths)
+        self.length[rows] = np.repeat(lengths, lengths)
+        self.position_id[rows] = np.arange(start, start + total)
+        errors = np.abs(arrays["root_values"] - values).max(axis=1)
         self.priorities[rows] = self._priority(errors)
-        self.games.append((start, length))
-        self.total_positions += length
-        self.total_games += 1
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        self.games.extend((start + int(offset), int(length))
+                          for offset, length in zip(offsets, lengths))
+        self.total_positions += total
+        self.total_games += len(lengths)
 
     def _priority(self, errors: np.ndarray) -> np.ndarray:
         """Stored priorities p^alpha from absolute value errors."""

@@ -249,3 +249,22 @@ def test_augmented_batches_stay_consistent():
             row, column = divmod(int(action), 3)
             if k == 0:
                 assert board[row, column, 0] == 0 and board[row, column, 1] == 0
+
+
+def test_adding_games_together_equals_adding_them_one_by_one():
+    rng = np.random.default_rng(5)
+    games = []
+    for _ in range(12):
+        length = int(rng.integers(1, 6))
+        games.append(record(rewards=rng.normal(size=(length, 2)),
+                            root_values=rng.normal(size=(length, 2)),
+                            to_play=rng.integers(2, size=length)))
+    settings = dict(replay_capacity=13, td_steps=2, discount=0.9)  # evicts, wraps, chunks
+    together = buffer(games, 2, **settings)
+    one_by_one = buffer([], 2, **settings)
+    for game in games:
+        one_by_one.add_games([game])
+    (arrays, meta), (expected, expected_meta) = together.state(), one_by_one.state()
+    for name in expected:
+        np.testing.assert_array_equal(arrays[name], expected[name], err_msg=name)
+    assert meta["total_positions"] == expected_meta["total_positions"]

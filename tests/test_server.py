@@ -479,3 +479,53 @@ def test_a_game_is_played_to_its_end_by_clicks(run, browser, seat):
     assert "wins" in browser.find_element(By.ID, "render").text or \
         "draw" in browser.find_element(By.ID, "render").text
 
+
+
+# ----- the clients' pacing and prefetching -----
+
+def test_selfplay_and_training_keep_the_runs_pace():
+    from muzero.server.workers import games_allowed, steps_allowed
+
+    config = TICTACTOE.make_config().replace(num_games=1000, num_steps=2000,
+                                             games_per_iteration=100)
+    assert steps_allowed(config, 0) == 0
+    assert steps_allowed(config, 500) == 1000
+    assert steps_allowed(config, 1200) == 2000  # every game played: train to the end
+    assert games_allowed(config, 0) == 100  # one iteration ahead of the training
+    assert games_allowed(config, 1000) == 600
+
+
+class RecordingReplay:
+    def __init__(self, fail_after: int | None = None):
+        self.drawn = 0
+        self.updates = []
+        self.fail_after = fail_after
+
+    def sample(self, batch_size):
+        if self.fail_after is not None and self.drawn >= self.fail_after:
+            raise ConnectionError("server gone")
+        self.drawn += 1
+        return self.drawn
+
+    def update_priorities(self, indices, errors):
+        self.updates.append(indices)
+
+
+def test_prefetcher_serves_batches_in_order_and_sends_every_update():
+    from muzero.server.workers import Prefetcher
+
+    replay = RecordingReplay()
+    with Prefetcher(replay, 4, 5) as prefetched:
+        for step in range(1, 6):
+            assert prefetched.sample(4) == step
+            prefetched.update_priorities(step, None)
+    assert replay.updates == [1, 2, 3, 4, 5] and replay.drawn == 5
+
+
+def test_prefetcher_raises_the_samplers_error_in_the_learner():
+    from muzero.server.workers import Prefetcher
+
+    with pytest.raises(ConnectionError, match="server gone"), \
+            Prefetcher(RecordingReplay(fail_after=2), 4, 5) as prefetched:
+        for _ in range(5):
+            prefetched.sample(4)

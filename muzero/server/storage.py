@@ -116,6 +116,7 @@ class Store:
         self.replay = ReplayBuffer(self.config, self.observation_shape, self.num_actions,
                                    self.num_players, np.random.default_rng([self.config.seed, 2]),
                                    symmetries_from_plugin(plugin, self.config))
+        self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self.started = time.time()
         self.clients: dict[str, ClientActivity] = {}
@@ -171,15 +172,14 @@ class Store:
         """The games of an upload, or `StoreError` naming the first problem."""
         try:
             games = self._decode(data)
-            for number, game in enumerate(games):
-                try:
-                    self.replay.check(game)
-                    check_rules(self.plugin.make_game(self.config, np.random.default_rng(0)),
-                                game)
-                except ValueError as error:
-                    raise StoreError(f"game {number}: {error}") from None
-        except wire.WireError as error:
+            self.replay.check(games)
+        except ValueError as error:  # WireError included
             raise StoreError(str(error)) from None
+        for number, game in enumerate(games):
+            try:
+                check_rules(self.plugin.make_game(self.config, self._rules_rng), game)
+            except ValueError as error:
+                raise StoreError(f"game {number}: {error}") from None
         return games
 
     def add_games(self, data: bytes, upload_id: str | None = None,

@@ -2,15 +2,24 @@
 to the server through `HttpClient`.
 
 Both take the run's config from the server (with the command line's overrides on top), so every
-process of a run agrees on the game and the network. The trainer keeps the run's ratio of
-training steps to games (`num_steps * games / num_games`, as synchronous mode does): it waits
-when it is ahead of self-play, so a fast trainer cannot overfit the first few games. Self-play
-stops when the server holds `num_games` games, training when it reaches `num_steps`.
+process of a run agrees on the game and the network. Both keep the run's ratio of training
+steps to games (`num_steps * games / num_games`, the pace of synchronous mode), each waiting
+when it is ahead: a fast trainer would overfit the first games, and fast self-play would fill the
+buffer with games of old weights. Self-play may run `games_per_iteration` games ahead of the
+training, as one iteration of synchronous mode does. Self-play stops when the server holds
+`num_games` games, training when it reaches `num_steps`.
+
+The trainer fetches its next batch while the current one trains and sends priorities in the
+background (`Prefetcher`), so the HTTP round trips overlap the train steps; priorities then
+reach the server one step later than in synchronous mode.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -33,9 +42,22 @@ from muzero.training import Learner
 Log = Callable[[str], None]
 
 
+def games_allowed(config: Config, step: int) -> int:
+    """Games self-play may have stored when training is at `step`."""
+    return config.num_games * step // max(config.num_steps, 1) + config.games_per_iteration
+
+
+def steps_allowed(config: Config, games: int) -> int:
+    """Training steps allowed once `games` games are stored."""
+    if games >= config.num_games:
+        return config.num_steps
+    return config.num_steps * games // config.num_games
+
+
 def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
                  games_per_upload: int, max_games: int | None = None, seed: int | None = None,
-                 log: Log = tqdm.write, progress_bars: bool | None = None) -> int:
+                 log: Log = tqdm.write, progress_bars: bool | None = None,
+                 poll_seconds: float = 0.5) -> int:
     """Play and upload until the server holds the run's games (or `max_games` are played here).
     Returns the games this client played."""
     network = network_for_game(plugin, config)
@@ -46,12 +68,17 @@ def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
     played = rounds = 0
     bar = tqdm(desc="self-play", unit="game", disable=None if progress_bars is None
                else not progress_bars, dynamic_ncols=True)
-    stored = client.stats()["games"]
-    while stored < config.num_games and (max_games is None or played < max_games):
+    stats = client.stats()
+    while stats["games"] < config.num_games and (max_games is None or played < max_games):
+        if stats["games"] >= games_allowed(config, stats["step"]):
+            time.sleep(poll_seconds)  # ahead of training: wait for new weights
+            stats = client.stats()
+            continue
         games = games_per_upload if max_games is None else min(games_per_upload,
                                                                max_games - played)
         report = actor.round(client, weights, games, seed=(seed, rounds), progress=bar.update)
-        stored = client.stats()["games"]
+        stats = client.stats()
+        stored = stats["games"]
         played += games
         rounds += 1
         log(f"uploaded {games} games (weights v{actor.version}, step {weights.step}) | "
@@ -94,12 +121,6 @@ class Trainer:
         if self.learner.step:
             self.log(f"resuming at step {self.learner.step} from weights v{version}")
 
-    def allowed_steps(self, games: int) -> int:
-        config = self.config
-        if games >= config.num_games:
-            return config.num_steps
-        return config.num_steps * games // config.num_games
-
     def run(self, progress_bars: bool | None = None) -> dict | None:
         config = self.config
         bar = tqdm(total=config.num_steps, initial=self.learner.step, desc="train", unit="step",
@@ -110,7 +131,7 @@ class Trainer:
         while self.learner.step < config.num_steps:
             games = self.client.stats()["games"]
             step = self.learner.step
-            allowed = self.allowed_steps(games) if games else 0
+            allowed = steps_allowed(config, games) if games else 0
             if allowed <= step:
                 time.sleep(self.poll_seconds)  # ahead of self-play: wait for games
                 continue
@@ -118,7 +139,8 @@ class Trainer:
             next_checkpoint = (step // interval + 1) * interval
             steps = min(self.publish_interval, allowed - step, next_checkpoint - step)
             round_started = time.perf_counter()
-            losses = learner_round(self.learner, self.client, self.weights, steps, bar.update)
+            with Prefetcher(self.client, config.batch_size, steps) as replay:
+                losses = learner_round(self.learner, replay, self.weights, steps, bar.update)
             self.client.append_log("losses", self.learner.step, {
                 **losses, "steps_per_second": steps / (time.perf_counter() - round_started),
                 "games": games})
@@ -140,6 +162,67 @@ class Trainer:
                               seed=self.config.seed)
         self.client.append_log("evaluation", self.learner.step, evaluation)
         return evaluation
+
+
+class Prefetcher:
+    """A `Replay` for the learner that samples `count` batches from `replay` one ahead in a
+    background thread and sends priority updates from that thread too, in order."""
+
+    def __init__(self, replay, batch_size: int, count: int):
+        self._replay = replay
+        self._batches: queue.Queue = queue.Queue(maxsize=1)
+        self._updates: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._work, args=(batch_size, count),
+                                        daemon=True)
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> Prefetcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._updates.put(None)
+        while self._thread.is_alive():  # after a failed round, batches nobody will take
+            with contextlib.suppress(queue.Empty):
+                self._batches.get_nowait()
+            self._thread.join(timeout=0.05)
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+    def _work(self, batch_size: int, count: int) -> None:
+        try:
+            for _ in range(count):
+                self._batches.put(self._replay.sample(batch_size))
+                self._send_updates(block=False)
+            while self._send_updates(block=True):
+                pass
+        except BaseException as error:  # surfaced in the learner's thread
+            self._error = error
+            self._batches.put(None)
+
+    def _send_updates(self, block: bool) -> bool:
+        """Send queued updates; False once the end marker is seen."""
+        while True:
+            try:
+                update = self._updates.get(block=block)
+            except queue.Empty:
+                return True
+            if update is None:
+                return False
+            self._replay.update_priorities(*update)
+            block = False
+
+    def add_games(self, games) -> None:
+        raise TypeError("the prefetcher only serves the learner")
+
+    def sample(self, batch_size: int):
+        batch = self._batches.get()
+        if batch is None:
+            raise self._error
+        return batch
+
+    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None:
+        self._updates.put((indices, errors))
 
 
 def upload_checkpoint(client: HttpClient, checkpoint: Checkpoint, log: Log = print) -> int:
