@@ -529,3 +529,35 @@ def test_prefetcher_raises_the_samplers_error_in_the_learner():
             Prefetcher(RecordingReplay(fail_after=2), 4, 5) as prefetched:
         for _ in range(5):
             prefetched.sample(4)
+
+
+def test_a_synchronous_checkpoint_continues_on_the_server(tmp_path):
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        _upload_a_checkpoint(server, tmp_path)
+    finally:
+        server.stop()
+
+
+def _upload_a_checkpoint(server: ServerProcess, tmp_path) -> None:
+    from muzero.checkpoint import load_checkpoint
+    from muzero.synchronous import SynchronousRun
+
+    config = stored_config(server.data_dir).replace(
+        num_games=32, num_steps=8, checkpoint_interval=8, num_eval_games=0,
+        games_per_iteration=16)
+    SynchronousRun(TICTACTOE, config, tmp_path / "sync", progress_bars=False,
+                   log=lambda line: None).run()
+    checkpoint = load_checkpoint(tmp_path / "sync")
+    before = server.stats()
+    result = subprocess.run([sys.executable, "-m", "muzero", "upload", "--server", server.url,
+                             "--checkpoint", str(tmp_path / "sync")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = server.stats()
+    assert after["games"] == before["games"] + 32
+    assert (after["version"], after["step"]) == (before["version"] + 1, 8)
+    served = requests.get(f"{server.url}/api/v1/weights/latest").content
+    assert served == checkpoint.weights_path.read_bytes()
+    optimizer = requests.get(f"{server.url}/api/v1/optimizer/{after['version']}").content
+    assert optimizer == (checkpoint.path / "optimizer.npz").read_bytes()
