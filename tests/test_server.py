@@ -184,6 +184,12 @@ BAD_REQUESTS = {
     "log that is not JSON": ({"method": "POST", "path": "log", "data": b"{oops",
                               "headers": {"Content-Type": "application/json"}}, 400,
                              "must be a JSON object"),
+    "log with a NaN": ({"method": "POST", "path": "log", "data": b'{"kind": "losses", '
+                        b'"step": 3, "data": {"value": NaN}}',
+                        "headers": {"Content-Type": "application/json"}}, 400, "non-finite"),
+    "log without a step": ({"method": "POST", "path": "log",
+                            "json": {"kind": "losses", "data": {}}}, 400,
+                           "log step must be an integer"),
     "log of an unknown kind": ({"method": "POST", "path": "log",
                                 "json": {"kind": "gossip", "step": 1, "data": {}}}, 400,
                                "log kind must be one of"),

@@ -142,9 +142,7 @@ def create_app(store: Store, token: str | None = None,
     @app.post(f"{API}/log")
     def append_log():
         body = _json_body()
-        step = body.get("step")
-        store.append_log(body.get("kind"), step if isinstance(step, int) else -1,
-                         body.get("data"))
+        store.append_log(body.get("kind"), body.get("step"), body.get("data"))
         return jsonify(ok=True), 201
 
     # ----- weights -----

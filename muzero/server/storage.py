@@ -313,13 +313,17 @@ class Store:
     # ----- training log and statistics -----
 
     def append_log(self, kind: str, step: int, data: dict) -> None:
+        """Record losses or an evaluation (JSON-safe: no NaN or infinity)."""
         if kind not in LOG_KINDS:
             raise StoreError(f"log kind must be one of {', '.join(LOG_KINDS)}, got {kind!r}")
         if not isinstance(data, dict):
             raise StoreError("log data must be a JSON object")
-        if not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise StoreError(f"log step must be an integer >= 0, got {step!r}")
-        text = json.dumps(data, allow_nan=False)
+        try:
+            text = json.dumps(data, allow_nan=False)
+        except ValueError:
+            raise StoreError("log data holds non-finite numbers (NaN or infinity)") from None
         with self._lock:
             self._db.execute("INSERT INTO log (time, step, kind, data) VALUES (?, ?, ?, ?)",
                              (time.time(), step, kind, text))
