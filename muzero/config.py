@@ -96,6 +96,11 @@ class Config:
     freezing_moves: int = _param(30, "moves per game sampled from visit counts before the agent "
                                  "plays the most visited move", _at_least(0))
     temperature: float = _param(1.0, "visit-count temperature while sampling", _positive)
+    known_value_min: float = _param(
+        0.0, "lower bound of Q known in advance, where Q is normalised from (the paper's "
+        "KnownBounds; board games: -1); equal to known_value_max: no bounds, each tree's "
+        "own min-max")
+    known_value_max: float = _param(0.0, "upper bound of Q known in advance (board games: 1)")
 
     # --- self-play and inference ---
     num_envs: int = _param(64, "game slots played in lockstep by self-play", _at_least(1),
@@ -158,6 +163,9 @@ class Config:
             problem = check(value) if check else None
             if problem:
                 raise ConfigError(f"config field '{field.name}' {problem}, got {value!r}")
+        if self.known_value_max < self.known_value_min:
+            raise ConfigError(f"config field 'known_value_max' must be >= known_value_min "
+                              f"({self.known_value_min}), got {self.known_value_max!r}")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed, validated like a new config."""

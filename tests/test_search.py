@@ -10,11 +10,12 @@ from muzero.search.tree import RULE_PUCT, RULE_UCB
 
 
 def settings(num_simulations=10, rule=RULE_UCB, discount=1.0, fraction=0.0, freezing_moves=0,
-             temperature=1.0, alpha=0.3):
+             temperature=1.0, alpha=0.3, bounds=(0.0, 0.0)):
     return SearchSettings(num_simulations=num_simulations, discount=discount, rule=rule,
                           pb_c_init=1.25, pb_c_base=19652.0, dirichlet_alpha=alpha,
                           exploration_fraction=fraction, freezing_moves=freezing_moves,
-                          temperature=temperature)
+                          temperature=temperature, known_value_min=bounds[0],
+                          known_value_max=bounds[1])
 
 
 def random_inputs(rng, batch, actions, players, simulations):
@@ -42,20 +43,22 @@ def run_tree(tree, root, steps):
     return selections
 
 
-CASES = [(seed, batch, players, actions, rule, discount, fraction)
+CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds)
          for seed, (batch, players, actions) in enumerate(
              [(1, 1, 2), (3, 2, 9), (8, 3, 5), (8, 2, 9), (5, 1, 7), (2, 3, 2), (8, 1, 9)])
          for rule in (RULE_UCB, RULE_PUCT)
-         for discount, fraction in ((1.0, 0.0), (0.9, 0.25))]
+         for discount, fraction, bounds in ((1.0, 0.0, (0.0, 0.0)), (0.9, 0.25, (0.0, 0.0)),
+                                            (1.0, 0.0, (-1.0, 1.0)))]
 
 
-@pytest.mark.parametrize("seed, batch, players, actions, rule, discount, fraction", CASES)
+@pytest.mark.parametrize("seed, batch, players, actions, rule, discount, fraction, bounds",
+                         CASES)
 def test_numba_matches_reference_on_random_trees(seed, batch, players, actions, rule, discount,
-                                                 fraction):
+                                                 fraction, bounds):
     rng = np.random.default_rng(seed)
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
-    s = settings(simulations, rule, discount, fraction, freezing_moves=2)
+    s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds)
     fast = NumbaTree(batch, actions, players, s)
     slow = ReferenceTree(batch, actions, players, s)
     for fast_sel, slow_sel in zip(run_tree(fast, root, steps), run_tree(slow, root, steps)):
@@ -96,6 +99,32 @@ def test_hand_checked_two_actions_three_simulations():
     arrays = tree.arrays
     assert arrays.visit_count[0, :4].tolist() == [4, 2, 1, 1]
     assert (arrays.min_q[0], arrays.max_q[0]) == (-3.0, 1.5)
+
+
+@pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])
+def test_known_bounds_normalise_q_until_values_leave_them(cls):
+    """With known bounds [-2, 2], a leaf of Q = 0.2 is worth (0.2 + 2) / 4 = 0.55, not the raw
+    0.2 that an empty range leaves it: the second simulation scores a0 = 0.55 + 0.5 = 1.05 >
+    a1 = 1.0 and goes deeper, where without bounds a0 = 0.7 < 1.0 tries a1. A Q of -3 later
+    widens the range to [-3, 2]."""
+    def two_simulations(bounds, values):
+        tree = cls(1, 2, 1, settings(num_simulations=3, bounds=bounds))
+        tree.expand_roots(np.array([[True, True]]), np.array([0], np.int32),
+                          np.array([[0.0]], np.float32), np.zeros((1, 2), np.float32))
+        selected = []
+        for value in values:
+            parents, actions = tree.select()
+            selected.append((int(parents[0]), int(actions[0])))
+            tree.expand_and_backup(np.zeros((1, 1), np.float32),
+                                   np.array([[value]], np.float32), np.zeros(1, np.int32),
+                                   np.zeros((1, 2), np.float32))
+        return tree, selected
+
+    tree, selected = two_simulations((-2.0, 2.0), [0.2, -3.0])
+    assert selected == [(0, 0), (1, 0)]
+    assert two_simulations((0.0, 0.0), [0.2, -3.0])[1] == [(0, 0), (0, 1)]
+    if cls is NumbaTree:
+        assert (tree.arrays.min_q[0], tree.arrays.max_q[0]) == (-3.0, 2.0)
 
 
 def test_puct_formula_matches_the_paper():

@@ -158,7 +158,8 @@ class NumbaTree(SearchTree):
         t = self.arrays
         kernels.expand_roots(t.children, t.edge_visits, t.edge_q, t.visit_count, t.value_sum,
                              t.reward, t.prior, t.to_play, t.parent, t.action_from_parent, t.min_q,
-                             t.max_q, legal, to_play, value, policy_logits, noise, fraction)
+                             t.max_q, legal, to_play, value, policy_logits, noise, fraction,
+                             *self.settings.initial_bounds())
 
     def _select(self):
         t, s = self.arrays, self.settings

@@ -38,12 +38,13 @@ def _write_softmax(logits, out, legal_row):
 @njit(cache=True, nogil=True)
 def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, reward, prior, to_play,
                  parent, action_from_parent, min_q, max_q, legal, root_to_play, root_value,
-                 policy_logits, noise, noise_fraction):
+                 policy_logits, noise, noise_fraction, initial_low, initial_high):
     """Make node 0 of every tree a fresh root from the representation + prediction output.
 
     legal [B, A] bool, root_to_play [B] int32, root_value [B, P], policy_logits [B, A],
     noise [B, A] positive gamma draws (a Dirichlet sample once normalised over legal actions).
-    The root counts as visited once, with its predicted value, as a leaf would.
+    The root counts as visited once, with its predicted value, as a leaf would. The Q
+    statistics start at (initial_low, initial_high): known bounds, or (inf, -inf) for none.
     """
     num_trees, _, num_actions = children.shape
     num_players = value_sum.shape[2]
@@ -72,8 +73,8 @@ def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, reward, 
         to_play[b, ROOT] = player
         parent[b, ROOT] = NO_PARENT
         action_from_parent[b, ROOT] = NO_ACTION
-        min_q[b] = np.inf
-        max_q[b] = -np.inf
+        min_q[b] = initial_low
+        max_q[b] = initial_high
 
 
 @njit(cache=True, nogil=True, inline="always")

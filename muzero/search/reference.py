@@ -41,8 +41,8 @@ class Node:
 
 
 class MinMax:
-    def __init__(self):
-        self.low, self.high = math.inf, -math.inf
+    def __init__(self, low: float = math.inf, high: float = -math.inf):
+        self.low, self.high = low, high
 
     def update(self, q: float) -> None:
         self.low, self.high = min(self.low, q), max(self.high, q)
@@ -84,7 +84,7 @@ class ReferenceTree(SearchTree):
             root.visit_count = 1
             root.value_sum = [float(v) for v in value[b]]
             self.roots.append(root)
-            self.stats.append(MinMax())
+            self.stats.append(MinMax(*self.settings.initial_bounds()))
 
     def _score(self, node: Node, action: int, stats: MinMax) -> float:
         s = self.settings

@@ -11,6 +11,7 @@ row is (re)initialised when the node is created, so nothing needs clearing betwe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,16 @@ class SearchSettings:
     exploration_fraction: float
     freezing_moves: int
     temperature: float
+    known_value_min: float = 0.0  # equal bounds: none known (each tree's own min-max)
+    known_value_max: float = 0.0
+
+    def initial_bounds(self) -> tuple[float, float]:
+        """The (low, high) a fresh tree's Q statistics start from: the known bounds, which Q
+        values seen later can only widen (the paper's MinMaxStats(known_bounds)), or an empty
+        range."""
+        if self.known_value_max > self.known_value_min:
+            return self.known_value_min, self.known_value_max
+        return math.inf, -math.inf
 
     @classmethod
     def from_config(cls, config: Config, add_noise: bool = True) -> SearchSettings:
@@ -55,6 +66,8 @@ class SearchSettings:
             exploration_fraction=config.root_exploration_fraction if add_noise else 0.0,
             freezing_moves=config.freezing_moves,
             temperature=config.temperature,
+            known_value_min=config.known_value_min,
+            known_value_max=config.known_value_max,
         )
 
 
