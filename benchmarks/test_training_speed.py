@@ -89,3 +89,19 @@ def _time_steps(learner, replay, config) -> float:
     for _ in range(STEPS):
         learner.train_step(batch)
     return (time.perf_counter() - start) / STEPS
+
+
+def test_learner_round_time_left_to_batch_assembly(benchmark, record, setup):
+    """A whole learner round (batches drawn one ahead in a background thread, priorities
+    reported) against bare train steps on one batch: the difference is what batch assembly
+    still adds to training once it overlaps the train step."""
+    from muzero.loops import LocalWeights, learner_round
+
+    name, config, replay, learner = setup
+    benchmark.pedantic(lambda: learner_round(learner, replay, LocalWeights(), STEPS),
+                       rounds=3, iterations=1, warmup_rounds=1)
+    round_ms = 1000 * benchmark.stats.stats.mean / STEPS
+    step_ms = 1000 * _time_steps(learner, replay, config)
+    record(f"learner round {name} ms per step", round_ms, benchmark)
+    record(f"learner round {name} time beyond bare train steps",
+           max(round_ms - step_ms, 0.0) / round_ms, benchmark)

@@ -8,6 +8,9 @@ rounds to an HTTP client that speaks to a server holding the same `ReplayBuffer`
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -90,18 +93,81 @@ class Actor:
         return report
 
 
+class Prefetcher:
+    """Draws a learner round's `count` batches from `replay` in a background thread, one step
+    ahead, and applies the learner's priority updates from that thread.
+
+    The order is fixed, whatever the threads' timing: batch k is drawn after the updates of
+    batches 0 .. k-2 are applied and before that of batch k-1 (priorities are one step stale),
+    so a seeded run stays reproducible. The draw (and, in async mode, the HTTP round trip)
+    overlaps the train step of the batch before. Every batch taken must get its update.
+    """
+
+    def __init__(self, replay: Replay, batch_size: int, count: int):
+        self._replay = replay
+        self._batches: queue.Queue = queue.Queue(maxsize=1)
+        self._updates: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(batch_size, count),
+                                        daemon=True)
+
+    def __enter__(self) -> Prefetcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._updates.put(None)
+        while self._thread.is_alive():  # after a failed round, batches nobody will take
+            with contextlib.suppress(queue.Empty):
+                self._batches.get_nowait()
+            self._thread.join(timeout=0.05)
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
+
+    def _work(self, batch_size: int, count: int) -> None:
+        try:
+            for k in range(count):
+                if k >= 2 and not self._apply_next_update():
+                    return
+                self._batches.put(self._replay.sample(batch_size))
+            while self._apply_next_update():
+                pass
+        except BaseException as error:  # raised again in the learner's thread
+            self._error = error
+            self._batches.put(None)
+
+    def _apply_next_update(self) -> bool:
+        """Apply the next update in order; False at the end marker."""
+        update = self._updates.get()
+        if update is None:
+            return False
+        self._replay.update_priorities(*update)
+        return True
+
+    def sample(self, batch_size: int) -> TrainingBatch:
+        batch = self._batches.get()
+        if batch is None:
+            raise self._error
+        return batch
+
+    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None:
+        self._updates.put((indices, errors))
+
+
 def learner_round(learner: Learner, replay: Replay, weights: Weights, num_steps: int,
                   progress: Callable[[int], None] | None = None) -> dict[str, float]:
-    """Train `num_steps` steps on batches from `replay`, report new priorities after each, then
-    publish the weights. Returns the mean of each loss over the round."""
+    """Train `num_steps` steps on batches from `replay` (drawn one ahead by a `Prefetcher`),
+    report new priorities after each, then publish the weights. Returns the mean of each loss
+    over the round."""
     sums = dict.fromkeys(LOSS_NAMES, 0.0)
-    for _ in range(num_steps):
-        batch = replay.sample(learner.config.batch_size)
-        result = learner.train_step(batch)
-        replay.update_priorities(batch.indices, result.value_errors)
-        for name, value in result.losses.items():
-            sums[name] += value
-        if progress is not None:
-            progress(1)
+    with Prefetcher(replay, learner.config.batch_size, num_steps) as batches:
+        for _ in range(num_steps):
+            batch = batches.sample(learner.config.batch_size)
+            result = learner.train_step(batch)
+            batches.update_priorities(batch.indices, result.value_errors)
+            for name, value in result.losses.items():
+                sums[name] += value
+            if progress is not None:
+                progress(1)
     weights.publish(learner.network.get_weights(), learner.step)
     return {name: total / max(num_steps, 1) for name, total in sums.items()}

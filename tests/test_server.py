@@ -510,6 +510,7 @@ class RecordingReplay:
     def sample(self, batch_size):
         if self.fail_after is not None and self.drawn >= self.fail_after:
             raise ConnectionError("server gone")
+        assert len(self.updates) >= self.drawn - 1  # the fixed order: one step stale at most
         self.drawn += 1
         return self.drawn
 
@@ -518,23 +519,27 @@ class RecordingReplay:
 
 
 def test_prefetcher_serves_batches_in_order_and_sends_every_update():
-    from muzero.server.workers import Prefetcher
+    from muzero.loops import Prefetcher
 
     replay = RecordingReplay()
     with Prefetcher(replay, 4, 5) as prefetched:
         for step in range(1, 6):
             assert prefetched.sample(4) == step
+            # batch k + 2 is drawn only after the update of batch k: never more than one ahead
+            assert len(replay.updates) >= step - 2
+            assert replay.drawn <= step + 1
             prefetched.update_priorities(step, None)
     assert replay.updates == [1, 2, 3, 4, 5] and replay.drawn == 5
 
 
 def test_prefetcher_raises_the_samplers_error_in_the_learner():
-    from muzero.server.workers import Prefetcher
+    from muzero.loops import Prefetcher
 
     with pytest.raises(ConnectionError, match="server gone"), \
             Prefetcher(RecordingReplay(fail_after=2), 4, 5) as prefetched:
-        for _ in range(5):
+        for step in range(5):
             prefetched.sample(4)
+            prefetched.update_priorities(step, None)
 
 
 def test_a_synchronous_checkpoint_continues_on_the_server(tmp_path):

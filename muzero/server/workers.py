@@ -9,17 +9,13 @@ buffer with games of old weights. Self-play may run `games_per_iteration` games 
 training, as one iteration of synchronous mode does. Self-play stops when the server holds
 `num_games` games, training when it reaches `num_steps`.
 
-The trainer fetches its next batch while the current one trains and sends priorities in the
-background (`Prefetcher`), so the HTTP round trips overlap the train steps; priorities then
-reach the server one step later than in synchronous mode.
+The learner round fetches each batch while the previous one trains (`loops.Prefetcher`), so
+the HTTP round trips overlap the train steps.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 
@@ -139,8 +135,7 @@ class Trainer:
             next_checkpoint = (step // interval + 1) * interval
             steps = min(self.publish_interval, allowed - step, next_checkpoint - step)
             round_started = time.perf_counter()
-            with Prefetcher(self.client, config.batch_size, steps) as replay:
-                losses = learner_round(self.learner, replay, self.weights, steps, bar.update)
+            losses = learner_round(self.learner, self.client, self.weights, steps, bar.update)
             self.client.append_log("losses", self.learner.step, {
                 **losses, "steps_per_second": steps / (time.perf_counter() - round_started),
                 "games": games})
@@ -162,67 +157,6 @@ class Trainer:
                               seed=self.config.seed)
         self.client.append_log("evaluation", self.learner.step, evaluation)
         return evaluation
-
-
-class Prefetcher:
-    """A `Replay` for the learner that samples `count` batches from `replay` one ahead in a
-    background thread and sends priority updates from that thread too, in order."""
-
-    def __init__(self, replay, batch_size: int, count: int):
-        self._replay = replay
-        self._batches: queue.Queue = queue.Queue(maxsize=1)
-        self._updates: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, args=(batch_size, count),
-                                        daemon=True)
-        self._error: BaseException | None = None
-
-    def __enter__(self) -> Prefetcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._updates.put(None)
-        while self._thread.is_alive():  # after a failed round, batches nobody will take
-            with contextlib.suppress(queue.Empty):
-                self._batches.get_nowait()
-            self._thread.join(timeout=0.05)
-        if self._error is not None and exc_info[0] is None:
-            raise self._error
-
-    def _work(self, batch_size: int, count: int) -> None:
-        try:
-            for _ in range(count):
-                self._batches.put(self._replay.sample(batch_size))
-                self._send_updates(block=False)
-            while self._send_updates(block=True):
-                pass
-        except BaseException as error:  # surfaced in the learner's thread
-            self._error = error
-            self._batches.put(None)
-
-    def _send_updates(self, block: bool) -> bool:
-        """Send queued updates; False once the end marker is seen."""
-        while True:
-            try:
-                update = self._updates.get(block=block)
-            except queue.Empty:
-                return True
-            if update is None:
-                return False
-            self._replay.update_priorities(*update)
-            block = False
-
-    def add_games(self, games) -> None:
-        raise TypeError("the prefetcher only serves the learner")
-
-    def sample(self, batch_size: int):
-        batch = self._batches.get()
-        if batch is None:
-            raise self._error
-        return batch
-
-    def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None:
-        self._updates.put((indices, errors))
 
 
 def upload_checkpoint(client: HttpClient, checkpoint: Checkpoint, log: Log = print) -> int:
