@@ -463,20 +463,26 @@ def test_a_game_is_played_to_its_end_by_clicks(run, browser, seat):
     server = run[0]
     browser.get(server.url + "/play")
     _wait_for(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    def shown():
+        return int(browser.find_element(By.TAG_NAME, "body").get_attribute("data-shown"))
+
+    def act(click) -> None:
+        """Click, then wait until the page has drawn the server's answer (or an error)."""
+        before = shown()
+        click()
+        _wait_for(browser, lambda d: shown() > before or d.find_element(By.ID, "error").text)
+        assert browser.find_element(By.ID, "error").text == ""
+
     Select(browser.find_element(By.ID, "seat")).select_by_value(str(seat))
-    browser.find_element(By.ID, "new-game").click()
-    _wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#board button")) == 9)
+    act(browser.find_element(By.ID, "new-game").click)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#board button")) == 9
     clicks = 0
     while browser.find_element(By.ID, "result").get_attribute("data-over") != "true":
         legal = [button for button in browser.find_elements(By.CSS_SELECTOR, "#board button")
                  if button.is_enabled()]
         assert legal, "no clickable move while the game is on"
-        legal[0].click()
+        act(legal[0].click)
         clicks += 1
-        _wait_for(browser, lambda d, n=clicks: d.find_element(By.ID, "error").text
-                  or d.find_element(By.ID, "result").get_attribute("data-over") == "true"
-                  or len(d.find_elements(By.CSS_SELECTOR, "#moves tr.agent-move")) >= n)
-        assert browser.find_element(By.ID, "error").text == ""
         assert clicks <= 5
     assert browser.find_element(By.ID, "result").text.startswith("Game over")
     agent_rows = browser.find_elements(By.CSS_SELECTOR, "#moves tr.agent-move")

@@ -1,6 +1,7 @@
 // The play page: a person against the server's latest network, moves chosen by clicking.
 "use strict";
 let gameId = null;
+let shown = 0;  // states drawn so far, exposed as body[data-shown] for automated tests
 
 async function post(path, body) {
   const response = await fetch(path, {method: "POST", credentials: "same-origin",
@@ -51,6 +52,8 @@ function show(state) {
     result.textContent = state.your_turn ? "Your move: click a square." : "";
     result.dataset.over = "false";
   }
+  shown += 1;
+  document.body.dataset.shown = String(shown);
 }
 
 async function move(action) {
