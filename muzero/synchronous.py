@@ -23,7 +23,7 @@ from muzero.batching.inference import BatchedInference
 from muzero.checkpoint import Checkpoint, append_jsonl, save_checkpoint
 from muzero.config import Config
 from muzero.evaluation import evaluate
-from muzero.loops import Actor, LocalWeights, learner_round
+from muzero.loops import Actor, LocalWeights, learner_round, steps_allowed
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.replay import ReplayBuffer, symmetries_from_plugin
@@ -102,12 +102,6 @@ class SynchronousRun:
         return (self.games_played >= self.config.num_games
                 and self.learner.step >= self.config.num_steps)
 
-    def _target_steps(self) -> int:
-        config = self.config
-        if self.games_played >= config.num_games:
-            return config.num_steps
-        return config.num_steps * self.games_played // config.num_games
-
     # ----- the run -----
 
     def run(self) -> dict | None:
@@ -143,7 +137,7 @@ class SynchronousRun:
                                           progress=bar.update)
             self.games_played += games
             self.seconds.lap("self-play")
-        steps = self._target_steps() - self.learner.step
+        steps = steps_allowed(config, self.games_played) - self.learner.step
         losses = None
         if steps > 0:
             started = time.perf_counter()

@@ -496,7 +496,8 @@ def test_a_game_is_played_to_its_end_by_clicks(run, browser, seat):
 # ----- the clients' pacing and prefetching -----
 
 def test_selfplay_and_training_keep_the_runs_pace():
-    from muzero.server.workers import games_allowed, steps_allowed
+    from muzero.loops import steps_allowed
+    from muzero.server.workers import games_allowed
 
     config = TICTACTOE.make_config().replace(num_games=1000, num_steps=2000,
                                              games_per_iteration=100)

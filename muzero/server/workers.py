@@ -27,7 +27,7 @@ from muzero.batching.inference import BatchedInference
 from muzero.checkpoint import OPTIMIZER, Checkpoint
 from muzero.config import Config
 from muzero.evaluation import evaluate
-from muzero.loops import Actor, learner_round
+from muzero.loops import Actor, learner_round, steps_allowed
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
@@ -41,13 +41,6 @@ Log = Callable[[str], None]
 def games_allowed(config: Config, step: int) -> int:
     """Games self-play may have stored when training is at `step`."""
     return config.num_games * step // max(config.num_steps, 1) + config.games_per_iteration
-
-
-def steps_allowed(config: Config, games: int) -> int:
-    """Training steps allowed once `games` games are stored."""
-    if games >= config.num_games:
-        return config.num_steps
-    return config.num_steps * games // config.num_games
 
 
 def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
