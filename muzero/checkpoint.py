@@ -55,13 +55,26 @@ class Checkpoint:
     def optimizer_state(self) -> list[np.ndarray]:
         arrays = _load_npz(self.path / OPTIMIZER)
         try:
-            return [arrays[f"v{index:04d}"] for index in range(len(arrays))]
-        except KeyError:
-            raise CheckpointError(f"{self.path / OPTIMIZER}: variables are not numbered "
-                                  f"v0000..v{len(arrays) - 1:04d}") from None
+            return optimizer_variables(arrays)
+        except ValueError as error:
+            raise CheckpointError(f"{self.path / OPTIMIZER}: {error}") from None
 
     def replay_arrays(self) -> dict[str, np.ndarray]:
         return _load_npz(self.path / REPLAY)
+
+
+def optimizer_archive(state: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The optimizer's variables as named arrays for an .npz: v0000, v0001, ... in order."""
+    return {f"v{index:04d}": array for index, array in enumerate(state)}
+
+
+def optimizer_variables(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The variables of an `optimizer_archive`, in order; `ValueError` if misnamed."""
+    try:
+        return [arrays[f"v{index:04d}"] for index in range(len(arrays))]
+    except KeyError:
+        raise ValueError(f"variables are not numbered v0000..v{len(arrays) - 1:04d}") \
+            from None
 
 
 def _fsync_file(path: Path) -> None:
@@ -110,8 +123,7 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{name}."))
     try:
         save_weights(staging / WEIGHTS)
-        np.savez(staging / OPTIMIZER, **{f"v{i:04d}": array
-                                         for i, array in enumerate(optimizer_state)})
+        np.savez(staging / OPTIMIZER, **optimizer_archive(optimizer_state))
         np.savez(staging / REPLAY, **replay_arrays)
         (staging / SIDECAR).write_text(json.dumps({**meta, "format": FORMAT, "step": step},
                                                   indent=2, sort_keys=True))

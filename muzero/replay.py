@@ -199,6 +199,9 @@ class ReplayBuffer:
         for name in ("observations", "rewards", "root_values", "policies"):
             if not np.isfinite(arrays[name]).all():
                 raise ValueError(f"game record: {name} holds non-finite numbers")
+        policies = arrays["policies"]
+        if (policies < 0).any() or not np.allclose(policies.sum(axis=1), 1.0, atol=1e-3):
+            raise ValueError("game record: every policy row must be non-negative and sum to 1")
         return lengths, arrays
 
     def _insert(self, arrays: dict[str, np.ndarray], lengths: np.ndarray) -> None:

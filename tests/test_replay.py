@@ -22,6 +22,17 @@ def record(rewards, root_values, to_play, actions=None, num_actions=3, policies=
                       np.array(policies, np.float32))
 
 
+def random_records(rng, count, num_players, length_bound):
+    """`count` games of random lengths in [1, length_bound) with random numbers."""
+    games = []
+    for _ in range(count):
+        length = int(rng.integers(1, length_bound))
+        games.append(record(rewards=rng.normal(size=(length, num_players)),
+                            root_values=rng.normal(size=(length, num_players)),
+                            to_play=rng.integers(num_players, size=length)))
+    return games
+
+
 def buffer(games, num_players, num_actions=3, rng=0, **changes):
     config = Config(game="test", augment_symmetries=False, **changes)
     replay = ReplayBuffer(config, (2,), num_actions, num_players, np.random.default_rng(rng))
@@ -106,13 +117,7 @@ def reference_targets(game: GameRecord, t: int, K: int, td: int, discount: float
 
 @pytest.mark.parametrize("td,discount", [(1, 0.9), (3, 0.97), (50, 1.0)])
 def test_targets_match_the_reference_on_random_games(td, discount):
-    rng = np.random.default_rng(td)
-    games = []
-    for _ in range(6):
-        length = int(rng.integers(1, 9))
-        games.append(record(rewards=rng.normal(size=(length, 3)),
-                            root_values=rng.normal(size=(length, 3)),
-                            to_play=rng.integers(3, size=length)))
+    games = random_records(np.random.default_rng(td), 6, 3, 9)
     replay = buffer(games, 3, num_unroll_steps=4, td_steps=td, discount=discount, rng=td)
     batch = replay.sample(300)
     starts = np.cumsum([0] + [len(game) for game in games])
@@ -252,13 +257,7 @@ def test_augmented_batches_stay_consistent():
 
 
 def test_adding_games_together_equals_adding_them_one_by_one():
-    rng = np.random.default_rng(5)
-    games = []
-    for _ in range(12):
-        length = int(rng.integers(1, 6))
-        games.append(record(rewards=rng.normal(size=(length, 2)),
-                            root_values=rng.normal(size=(length, 2)),
-                            to_play=rng.integers(2, size=length)))
+    games = random_records(np.random.default_rng(5), 12, 2, 6)
     settings = dict(replay_capacity=13, td_steps=2, discount=0.9)  # evicts, wraps, chunks
     together = buffer(games, 2, **settings)
     one_by_one = buffer([], 2, **settings)

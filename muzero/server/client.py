@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from muzero.checkpoint import optimizer_archive
 from muzero.config import Config
 from muzero.network import MuZeroNetwork
 from muzero.records import GameRecord
@@ -186,6 +187,5 @@ class HttpWeights:
             self.network.save_weights_file(path)
             optimizer = None
             if self.optimizer_state is not None:
-                optimizer = wire.to_npz({f"v{i:04d}": array
-                                         for i, array in enumerate(self.optimizer_state())})
+                optimizer = wire.to_npz(optimizer_archive(self.optimizer_state()))
             return self.client.upload_weights(path.read_bytes(), step, optimizer)

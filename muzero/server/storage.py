@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from muzero.checkpoint import optimizer_variables
 from muzero.config import Config
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.plugins import GamePlugin
@@ -139,21 +140,23 @@ class Store:
     # ----- games -----
 
     def _rebuild_replay(self) -> None:
-        rows = self._db.execute(
-            "SELECT first_game, first_position, num_positions, data FROM uploads "
-            "ORDER BY id DESC").fetchall() if self._has_uploads() else []
+        """Refill the buffer from the newest uploads that fill its window (read newest first,
+        stopping there: older uploads stay on disk), with the priorities reported since."""
+        rows = self._db.execute("SELECT first_game, first_position, num_positions, data "
+                                "FROM uploads ORDER BY id DESC")
         window, positions = [], 0
-        for row in rows:  # newest first, until the buffer's window is full
+        for row in rows:
             window.append(row)
             positions += row[2]
             if positions >= self.replay.capacity:
                 break
+        rows.close()
         if not window:
             return
         oldest = window[-1]
         self.replay.start_counting_at(oldest[1], oldest[0])
         for _, _, _, data in reversed(window):
-            self.replay.add_games(self._decode(data))
+            self.replay.add_games(wire.decode_games(data))
         first = self.replay.games[0][0]
         stored = self._db.execute("SELECT position_id, error FROM priorities "
                                   "WHERE position_id >= ?", (first,)).fetchall()
@@ -161,17 +164,11 @@ class Store:
             ids, errors = np.array(stored).T
             self.replay.update_priorities(ids.astype(np.int64), errors)
 
-    def _has_uploads(self) -> bool:
-        return self._db.execute("SELECT 1 FROM uploads LIMIT 1").fetchone() is not None
-
-    def _decode(self, data: bytes) -> list[GameRecord]:
-        return wire.decode_games(data, self.observation_shape, self.num_actions,
-                                 self.num_players)
 
     def validate_games(self, data: bytes) -> list[GameRecord]:
         """The games of an upload, or `StoreError` naming the first problem."""
         try:
-            games = self._decode(data)
+            games = wire.decode_games(data)
             self.replay.check(games)
         except ValueError as error:  # WireError included
             raise StoreError(str(error)) from None
@@ -299,9 +296,9 @@ class Store:
                 for path, name in zip(staged, names):
                     os.replace(path, folder / name)
                 _fsync_directory(folder)
-                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
-                                 (version, step, time.time(), names[0], names[1]))
                 now = time.time()
+                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
+                                 (version, step, now, names[0], names[1]))
                 if client != "server":
                     self._activity(client, "train", now).last_seen = now
         finally:
@@ -394,11 +391,13 @@ def _check_optimizer_state(data: bytes) -> None:
         arrays = wire.read_npz(data, "optimizer")
     except wire.WireError as error:
         raise StoreError(str(error)) from None
-    if sorted(arrays) != [f"v{i:04d}" for i in range(len(arrays))]:
-        raise StoreError("optimizer: arrays must be named v0000, v0001, ...")
-    for name, array in arrays.items():
+    try:
+        variables = optimizer_variables(arrays)
+    except ValueError as error:
+        raise StoreError(f"optimizer: {error}") from None
+    for index, array in enumerate(variables):
         if array.dtype.kind not in "fiu":
-            raise StoreError(f"optimizer: {name} is not numeric")
+            raise StoreError(f"optimizer: variable {index} is not numeric")
 
 
 def _fsync_directory(folder: Path) -> None:

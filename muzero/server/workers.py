@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from muzero.agent import Agent
 from muzero.batching.inference import BatchedInference
-from muzero.checkpoint import OPTIMIZER, Checkpoint
+from muzero.checkpoint import OPTIMIZER, Checkpoint, optimizer_variables
 from muzero.config import Config
 from muzero.evaluation import evaluate
 from muzero.loops import Actor, learner_round, steps_allowed
@@ -103,8 +103,8 @@ class Trainer:
         version, _ = self.weights.latest(None)
         optimizer = self.client.optimizer_state(version)
         if optimizer is not None:
-            arrays = read_npz(optimizer, "optimizer")
-            self.learner.set_optimizer_state([arrays[f"v{i:04d}"] for i in range(len(arrays))])
+            self.learner.set_optimizer_state(optimizer_variables(read_npz(optimizer,
+                                                                          "optimizer")))
         else:  # weights without optimizer state (initial or uploaded): keep the LR schedule
             self.learner.optimizer.iterations.assign(self.weights.step)
         if self.learner.step:

@@ -70,7 +70,6 @@ async function newGame() {
 }
 
 async function start() {
-  const config = await (await fetch("/api/v1/config", {credentials: "same-origin"})).json();
   const stats = await (await fetch("/api/v1/stats", {credentials: "same-origin"})).json();
   document.title = `muzero: play ${stats.game}`;
   const select = document.getElementById("seat");
@@ -83,7 +82,7 @@ async function start() {
   }));
   document.getElementById("new-game").addEventListener("click", newGame);
   await newGame();
-  document.body.dataset.ready = config.game;
+  document.body.dataset.ready = stats.game;
 }
 
 start();
