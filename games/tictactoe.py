@@ -145,10 +145,14 @@ def make_config() -> Config:
     train step, 4x cheaper inference), and width 64 learned too slowly and unstably. The value
     target is the final outcome (td_steps >= 9 moves); the replay window keeps about the last
     4,000 games; 18,000 train steps over 14,400 games is about 20 samples per position (15,000
-    over 12,000 left the second player one loss in 50 short of perfect on seed 0)."""
+    over 12,000 left the second player one loss in 50 short of perfect on seed 0). The learning
+    rate ends at 1% of its start (10% let seed 2's first player collapse late in the run), and
+    Q is normalised within the game's known value range [-1, 1], as the paper does for board
+    games."""
     return Config(game="tictactoe", network="mlp", hidden_size=128, mlp_layers=2,
                   num_simulations=50, discount=1.0, freezing_moves=4, root_dirichlet_alpha=0.3,
-                  td_steps=10, replay_capacity=30_000, num_games=14_400, num_steps=18_000,
+                  known_value_min=-1.0, known_value_max=1.0, td_steps=10,
+                  replay_capacity=30_000, lr_decay=0.01, num_games=14_400, num_steps=18_000,
                   checkpoint_interval=1800, num_eval_games=100)
 
 
