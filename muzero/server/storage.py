@@ -110,12 +110,10 @@ class Store:
         self._db.executescript(SCHEMA)
         self.config = self._stored_config(config)
         sample_game = plugin.make_game(self.config, np.random.default_rng(0))
-        self.observation_shape = tuple(sample_game.observation_shape)
-        self.num_actions = sample_game.num_actions
-        self.num_players = sample_game.num_players
         self.network = network_for_game(plugin, self.config)  # checks uploaded weights
-        self.replay = ReplayBuffer(self.config, self.observation_shape, self.num_actions,
-                                   self.num_players, np.random.default_rng([self.config.seed, 2]),
+        self.replay = ReplayBuffer(self.config, tuple(sample_game.observation_shape),
+                                   sample_game.num_actions, sample_game.num_players,
+                                   np.random.default_rng([self.config.seed, 2]),
                                    symmetries_from_plugin(plugin, self.config))
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
@@ -163,7 +161,6 @@ class Store:
         if stored:
             ids, errors = np.array(stored).T
             self.replay.update_priorities(ids.astype(np.int64), errors)
-
 
     def validate_games(self, data: bytes) -> list[GameRecord]:
         """The games of an upload, or `StoreError` naming the first problem."""
@@ -351,7 +348,7 @@ class Store:
                         **activity.rates(now)}
                        for name, activity in self.clients.items()
                        if now - activity.last_seen <= CLIENT_WINDOW_SECONDS]
-            return {"game": self.config.game, "players": self.num_players,
+            return {"game": self.config.game, "players": self.replay.num_players,
                     "version": latest.version if latest else 0,
                     "step": latest.step if latest else 0,
                     "games": self.replay.total_games,
