@@ -121,6 +121,7 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
     name = f"step-{step:06d}"
     final = run_dir / name
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{name}."))
+    replaced = staging.with_name(staging.name + ".old")
     try:
         save_weights(staging / WEIGHTS)
         np.savez(staging / OPTIMIZER, **optimizer_archive(optimizer_state))
@@ -129,12 +130,15 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
                                                   indent=2, sort_keys=True))
         for file in staging.iterdir():
             _fsync_file(file)
-        if final.exists():  # a checkpoint of the same step, e.g. written again after Ctrl-C
-            shutil.rmtree(final)
+        if final.exists():  # a checkpoint of the same step, e.g. written again after Ctrl-C:
+            os.replace(final, replaced)  # moved aside, so `latest` misses it for two renames only
         os.replace(staging, final)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        if replaced.exists() and not final.exists():  # the new one failed: the old one stays
+            os.replace(replaced, final)
+        for leftover in (staging, replaced):
+            if leftover.exists():
+                shutil.rmtree(leftover)
     _write_json_atomically(run_dir / LATEST, name + "\n")
     checkpoints = sorted(path for path in run_dir.glob("step-*") if path.is_dir())
     for old in checkpoints[:-keep]:

@@ -63,10 +63,14 @@ def synchronous(arguments: argparse.Namespace) -> int:
     print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"
                                       if checkpoint else ""), file=sys.stderr)
     run = SynchronousRun(plugin, config, run_dir, checkpoint)
+    resume = f"resume with: python -m muzero --synchronous --resume {run_dir}"
     try:
         evaluation = run.run()
     except KeyboardInterrupt:
-        print(f"resume with: python -m muzero --synchronous --resume {run_dir}", file=sys.stderr)
+        print(f"quit without a new checkpoint; {resume}", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+    if run.interrupted:
+        print(resume, file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
     print(f"finished: {run.learner.step} training steps, {run.games_played} games, "
           f"checkpoint {run_dir}")

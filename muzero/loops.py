@@ -84,11 +84,17 @@ class Actor:
         return True
 
     def round(self, replay: Replay, weights: Weights, num_games: int, seed: Sequence[int],
-              progress: Callable[[int], None] | None = None) -> SelfPlayReport:
-        """Fetch the latest weights, play `num_games` games, hand them to `replay`."""
+              progress: Callable[[int], None] | None = None,
+              stop: threading.Event | None = None) -> SelfPlayReport | None:
+        """Fetch the latest weights, play `num_games` games, hand them to `replay`.
+
+        If `stop` is set during the round, its games are dropped and None is returned: the
+        round replays whole under the same seed when the run resumes."""
         self.refresh(weights)
         report = play_games(self.plugin, self.config, self.model, num_games, seed=seed,
-                            progress=progress)
+                            progress=progress, stop=stop)
+        if stop is not None and stop.is_set():
+            return None
         replay.add_games(report.games)
         return report
 

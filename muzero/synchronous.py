@@ -3,13 +3,15 @@
 Iteration i plays `games_per_iteration` games (seeded by the run's seed and i), then trains until
 the step count keeps pace with the games played (`num_steps * games_played / num_games`), so the
 run's two budgets end together. Each crossing of a multiple of `checkpoint_interval` steps, and the
-end of the run, evaluates the agent and writes a checkpoint. Ctrl-C writes a checkpoint too.
+end of the run, evaluates the agent and writes a checkpoint. Ctrl-C writes a checkpoint too
+(see `run`).
 Resuming from a checkpoint continues exactly: same weights, optimizer, replay buffer, priorities,
 generator states and counters.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from muzero.batching.inference import BatchedInference
 from muzero.checkpoint import Checkpoint, append_jsonl, save_checkpoint
 from muzero.config import Config
 from muzero.evaluation import evaluate
+from muzero.interrupt import stop_on_ctrl_c
 from muzero.loops import Actor, LocalWeights, learner_round, steps_allowed
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
@@ -31,6 +34,8 @@ from muzero.stopwatch import Stopwatch
 from muzero.training import Learner
 
 EVALUATIONS = "evaluations.jsonl"
+STOPPING = ("Ctrl-C: stopping at the next safe point, with a checkpoint "
+            "(Ctrl-C again quits at once, keeping the last checkpoint)")
 
 
 class SynchronousRun:
@@ -59,6 +64,7 @@ class SynchronousRun:
         self.seconds = Stopwatch()
         self.previous_seconds: dict[str, float] = {}  # time of the run before a resume
         self.last_evaluation: dict | None = None
+        self.interrupted = False
         if checkpoint is not None:
             self._restore(checkpoint)
         self.weights.publish(self.learner.network.get_weights(), self.learner.step)
@@ -105,26 +111,30 @@ class SynchronousRun:
     # ----- the run -----
 
     def run(self) -> dict | None:
-        """Train to the end (or Ctrl-C); return the last evaluation."""
+        """Train to the end, or until Ctrl-C, and return the last evaluation.
+
+        The first Ctrl-C stops self-play within a move (its round is dropped and replays on
+        resume) or lets the training round and its checkpoint finish, then writes a checkpoint
+        and sets `interrupted`; a second Ctrl-C raises KeyboardInterrupt at once, leaving the
+        last checkpoint written.
+        """
         config = self.config
         train_bar = tqdm(total=config.num_steps, initial=self.learner.step, desc="train",
                          unit="step", disable=self._bars_disabled(), dynamic_ncols=True)
         self.seconds.reset()
-        try:
-            while not self.finished:
-                self._iteration(train_bar)
-        except KeyboardInterrupt:
+        with stop_on_ctrl_c(lambda: self.log(STOPPING)) as stop:
+            while not self.finished and not stop.is_set():
+                self._iteration(train_bar, stop)
             train_bar.close()
-            path = self.save()
-            self.log(f"interrupted: checkpoint written to {path}")
-            raise
-        train_bar.close()
+            if stop.is_set():
+                self.interrupted = True
+                self.log(f"interrupted: checkpoint written to {self.save()}")
         return self.last_evaluation
 
     def _bars_disabled(self) -> bool | None:
         return None if self.progress_bars is None else not self.progress_bars
 
-    def _iteration(self, train_bar: tqdm) -> None:
+    def _iteration(self, train_bar: tqdm, stop: threading.Event) -> None:
         config = self.config
         step_before = self.learner.step
         games = min(config.games_per_iteration, config.num_games - self.games_played)
@@ -134,7 +144,9 @@ class SynchronousRun:
                       disable=self._bars_disabled(), dynamic_ncols=True) as bar:
                 report = self.actor.round(self.replay, self.weights, games,
                                           seed=(config.seed, self.iteration),
-                                          progress=bar.update)
+                                          progress=bar.update, stop=stop)
+            if report is None:
+                return
             self.games_played += games
             self.seconds.lap("self-play")
         steps = steps_allowed(config, self.games_played) - self.learner.step

@@ -4,15 +4,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from muzero import load_agent
+from muzero import load_agent, loops
 from muzero.__main__ import main
 from muzero.checkpoint import CheckpointError, load_checkpoint
+from muzero.interrupt import stop_on_ctrl_c
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
@@ -87,18 +89,46 @@ def test_agent_is_deterministic_and_plays_legal_moves(trained):
     assert all(agent.select_action(game) == first for _ in range(3))
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def quit_at_first_checkpoint(monkeypatch) -> Callable[[str], None]:
+    """A run log that quits at once (as a second Ctrl-C does), right after the step-4
+    checkpoint: the run leaves with KeyboardInterrupt."""
+    def log(line: str) -> None:
+        raise KeyboardInterrupt
+    return log
+
+
+def ctrl_c_in_second_selfplay_round(monkeypatch) -> Callable[[str], None]:
+    """A real SIGINT to this process during the second self-play round (after the step-4
+    checkpoint): the run stops within a move, drops the round and writes a checkpoint."""
+    real_play_games = loops.play_games
+    rounds = []
+
+    def play_games(*args, progress=None, **kwargs):
+        rounds.append(len(rounds))
+
+        def report(games: int) -> None:
+            if len(rounds) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            progress(games)
+        return real_play_games(*args, progress=report, **kwargs)
+    monkeypatch.setattr(loops, "play_games", play_games)
+    return quiet
+
+
+@pytest.mark.parametrize("cut_log", [quit_at_first_checkpoint, ctrl_c_in_second_selfplay_round])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log):
     tf.config.experimental.enable_op_determinism()
     whole = SynchronousRun(PLUGIN, CONFIG, tmp_path / "whole", progress_bars=False, log=quiet)
     whole.run()
 
-    def interrupt_at_first_checkpoint(line: str) -> None:
-        raise KeyboardInterrupt  # as Ctrl-C would, right after the checkpoint at step 4
-
     cut = SynchronousRun(PLUGIN, CONFIG, tmp_path / "cut", progress_bars=False,
-                         log=interrupt_at_first_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
+                         log=cut_log(monkeypatch))
+    try:
         cut.run()
+        assert cut.interrupted and cut.learner.step == 4 and cut.games_played == 16
+    except KeyboardInterrupt:
+        assert cut_log is quit_at_first_checkpoint
+    monkeypatch.undo()
     checkpoint = load_checkpoint(tmp_path / "cut")
     assert checkpoint.step == 4
     resumed = SynchronousRun(PLUGIN, checkpoint.config, tmp_path / "cut", checkpoint,
@@ -111,6 +141,19 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     for a, b in zip(whole.learner.optimizer_state(), resumed.learner.optimizer_state()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
+
+
+def test_ctrl_c_handler_stops_first_and_quits_second_time():
+    messages = []
+    before = signal.getsignal(signal.SIGINT)
+    with stop_on_ctrl_c(lambda: messages.append("stopping")) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs at the next bytecode boundary
+        assert stop.is_set() and messages == ["stopping"]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def copy_checkpoint(run_dir: Path, target: Path) -> Path:
@@ -182,7 +225,7 @@ def test_play_against_the_agent_reprompts_bad_input(trained):
     assert totals.sum() == 0
 
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}  # a crash shows its stack
 
 
 def test_play_command_in_a_real_terminal_session(trained):
@@ -211,7 +254,8 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "interrupted: checkpoint written" in out and "--resume" in err
+    assert "Ctrl-C: stopping" in out and "interrupted: checkpoint written" in out
+    assert "--resume" in err
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint.step >= 4
     agent = load_agent(run_dir)

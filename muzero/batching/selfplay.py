@@ -77,8 +77,8 @@ class VectorisedSelfPlay:
         Every slot starts a game; a slot whose game ends starts another while fewer than
         `num_games` have started, otherwise it rests, so the last moves search fewer rows. No game
         is left half played, which makes a call's games depend only on the generator's state.
-        `stop` (set by another actor's failure) ends the call early; `progress(n)` hears of
-        every n games that end.
+        `stop` (the caller's, or set by another actor's failure) ends the call early;
+        `progress(n)` hears of every n games that end.
         """
         for game, trajectory in zip(self.games, self._trajectories):
             game.reset()
@@ -121,7 +121,8 @@ def _split(total: int, parts: int) -> list[int]:
 def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
                num_envs: int | None = None, num_actors: int | None = None,
                seed: int | Sequence[int] | None = None, add_noise: bool = True,
-               progress: Callable[[int], None] | None = None) -> SelfPlayReport:
+               progress: Callable[[int], None] | None = None,
+               stop: threading.Event | None = None) -> SelfPlayReport:
     """Play exactly `num_games` games with `num_envs` slots over `num_actors` threads.
 
     Defaults come from the config (`num_envs`, `num_actors`, `seed`); `seed` may be a sequence
@@ -129,7 +130,8 @@ def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
     games from its own generator and the games come back actor by actor, so the result depends
     on the seed only, not on thread timing. With several actors the model is wrapped in a
     `QueuedModel` built from the config's inference settings. `progress(n)` hears of every n
-    games that end (from the actor threads).
+    games that end (from the actor threads). Setting `stop` ends the call within one move, with
+    the games finished so far (an actor's failure sets it too, to stop the others).
     """
     num_envs = config.num_envs if num_envs is None else num_envs
     num_actors = config.num_actors if num_actors is None else num_actors
@@ -144,16 +146,16 @@ def play_games(plugin: GamePlugin, config: Config, model: Model, num_games: int,
               for size, seed_sequence in zip(_split(num_envs, num_actors), seeds)]
     shares = _split(num_games, num_actors)
     results: list[list[GameRecord]] = [[] for _ in actors]
-    failed = threading.Event()
+    stop = threading.Event() if stop is None else stop
     failures: list[BaseException] = []
 
     def run(index: int) -> None:
         actors[index].stopwatch.reset()
         try:
-            results[index] = actors[index].play(shares[index], failed, progress)
+            results[index] = actors[index].play(shares[index], stop, progress)
         except BaseException as error:  # reported to the caller below
             failures.append(error)
-            failed.set()
+            stop.set()
 
     start = time.perf_counter()
     try:

@@ -1,0 +1,38 @@
+"""Ctrl-C as a request to stop at the next safe point, not an exception raised anywhere.
+
+A KeyboardInterrupt can land in the middle of a replay insert, a train step or a checkpoint
+write; the state saved after it is then half updated, and TensorFlow interrupted inside a call
+can crash the process (a CI run once died with SIGSEGV that way). The first Ctrl-C only sets an
+event the run checks between moves and rounds; a second one raises KeyboardInterrupt at once,
+for a user who will not wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(on_first: Callable[[], None]) -> Iterator[threading.Event]:
+    """Within the block, the first SIGINT sets the yielded event and calls `on_first`; the
+    second raises KeyboardInterrupt. Outside the main thread (where Python cannot install
+    handlers) the event is only set by the caller."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        on_first()
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
