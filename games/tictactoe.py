@@ -148,7 +148,9 @@ def make_config() -> Config:
     over 12,000 left the second player one loss in 50 short of perfect on seed 0). The learning
     rate ends at 1% of its start (10% let seed 2's first player collapse late in the run), and
     Q is normalised within the game's known value range [-1, 1], as the paper does for board
-    games."""
+    games. The dynamics is residual (the config's default): with a plain MLP, a move had to
+    rebuild the whole board in the next hidden state, and the model misjudged positions two
+    moves deep."""
     return Config(game="tictactoe", network="mlp", hidden_size=128, mlp_layers=2,
                   num_simulations=50, discount=1.0, freezing_moves=4, root_dirichlet_alpha=0.3,
                   known_value_min=-1.0, known_value_max=1.0, td_steps=10,

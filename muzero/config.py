@@ -60,6 +60,11 @@ def _param(default: Any, help: str, check: Check | None = None, flag: str | None
     return dataclasses.field(default=default, metadata=metadata)
 
 
+# A saved config (checkpoint, server) lists every field of its time; one missing a field added
+# since was trained with the behaviour before it, which is not always the new default.
+FIELDS_ADDED_LATER = {"residual_dynamics": False}
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Every hyper-parameter of a run. Build one with a game's `make_config()` and `replace()`."""
@@ -77,6 +82,9 @@ class Config:
                              "dynamics tower", _at_least(0))
     hidden_size: int = _param(64, "mlp: width of the hidden state and of every layer", _at_least(1))
     mlp_layers: int = _param(2, "mlp: hidden layers in each function", _at_least(1))
+    residual_dynamics: bool = _param(True, "mlp: the dynamics adds its output to the hidden "
+                                     "state it was given, so what a move leaves unchanged "
+                                     "carries over (false: a plain MLP)")
     scalar_support_size: int = _param(
         0, "0: values and rewards are scalars trained with MSE; K > 0: categorical support of "
         "2K+1 atoms over h(x), trained with cross-entropy", _at_least(0))
@@ -185,7 +193,7 @@ class Config:
             raise ConfigError(f"config is not valid JSON: {error}") from None
         if not isinstance(data, dict):
             raise ConfigError("config JSON must be an object of field: value")
-        return cls.from_dict(data)
+        return cls.from_dict({**FIELDS_ADDED_LATER, **data})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:

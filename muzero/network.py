@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from muzero.config import Config
+from muzero.config import FIELDS_ADDED_LATER, Config
 from muzero.plugins import GamePlugin
 
 METADATA_ATTRIBUTE = "muzero_metadata"
@@ -48,6 +48,7 @@ class NetworkSpec:
     hidden_size: int
     mlp_layers: int
     scalar_support_size: int
+    residual_dynamics: bool = False
 
     @classmethod
     def from_config(cls, config: Config, observation_shape: tuple[int, ...], num_actions: int,
@@ -56,7 +57,8 @@ class NetworkSpec:
                    observation_shape=tuple(observation_shape), num_actions=num_actions,
                    num_players=num_players, channels=config.channels,
                    num_blocks=config.num_blocks, hidden_size=config.hidden_size,
-                   mlp_layers=config.mlp_layers, scalar_support_size=config.scalar_support_size)
+                   mlp_layers=config.mlp_layers, scalar_support_size=config.scalar_support_size,
+                   residual_dynamics=config.residual_dynamics)
 
     @property
     def scalar_width(self) -> int:
@@ -175,6 +177,8 @@ def _mlp_dynamics(spec: NetworkSpec, init: _Initializers,
     one_hot = layers.Lambda(lambda a: ops.one_hot(a, spec.num_actions), name="one_hot")(action)
     features = _mlp(layers.Concatenate()([hidden, one_hot]), spec, init)
     state = layers.Dense(spec.hidden_size, kernel_initializer=init())(features)
+    if spec.residual_dynamics:
+        state = layers.Add()([hidden, state])
     return _dynamics_model(hidden, action, state, features, spec, init)
 
 
@@ -237,8 +241,9 @@ class MuZeroNetwork(keras.Model):
                 from None
         if stored is None:
             raise WeightsMismatchError(f"{path}: no muzero metadata; not saved by muzero")
-        stored = json.loads(stored)
         expected = json.loads(self.spec.to_json())
+        stored = {**{key: value for key, value in FIELDS_ADDED_LATER.items() if key in expected},
+                  **json.loads(stored)}
         if stored.get("game") != expected["game"]:
             raise WeightsMismatchError(f"{path}: weights are for game {stored.get('game')!r}, "
                                        f"this network is for {expected['game']!r}")

@@ -55,3 +55,11 @@ def test_bad_json_is_reported():
 def test_config_is_immutable():
     with pytest.raises(AttributeError):
         make_config().discount = 0.5
+
+
+def test_saved_config_without_a_later_field_keeps_the_old_behaviour():
+    """A checkpoint from before `residual_dynamics` existed was trained with a plain dynamics."""
+    data = json.loads(make_config().to_json())
+    del data["residual_dynamics"]
+    assert Config.from_json(json.dumps(data)).residual_dynamics is False
+    assert make_config().residual_dynamics is True

@@ -1,3 +1,5 @@
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -172,3 +174,34 @@ def test_empty_batches_are_rejected():
     inference = BatchedInference(network_for_game(plugin, config), jit_compile=False)
     with pytest.raises(ValueError, match="empty batch"):
         inference.initial_inference(np.zeros((0, 3), np.float32))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_residual_dynamics_carries_the_hidden_state_over(residual):
+    """With the dynamics' last layer zeroed, a residual dynamics returns the state it was given
+    (already min-max normalised); a plain one returns a constant."""
+    plugin, config = small_config("tictactoe", network="mlp", residual_dynamics=residual)
+    network = network_for_game(plugin, config)
+    last = [layer for layer in network.dynamics.layers
+            if isinstance(layer, tf.keras.layers.Dense)][-3]  # before the reward and to-play heads
+    last.set_weights([np.zeros_like(w) for w in last.get_weights()])
+    hidden = network.representation(np.random.default_rng(0).random((4, 3, 3, 3), np.float32))
+    next_hidden = network.dynamics([hidden, tf.constant([0, 1, 2, 3])])[0].numpy()
+    if residual:
+        np.testing.assert_allclose(next_hidden, hidden.numpy(), atol=1e-5)
+    else:
+        np.testing.assert_allclose(next_hidden, 0.0, atol=1e-6)
+
+
+def test_weights_saved_before_residual_dynamics_load_into_a_plain_dynamics(tmp_path):
+    plugin, config = small_config("tictactoe", network="mlp", residual_dynamics=False)
+    network = network_for_game(plugin, config)
+    path = tmp_path / "old.weights.h5"
+    network.save_weights_file(path)
+    with h5py.File(path, "a") as file:  # as written before the field existed
+        spec = json.loads(file.attrs["muzero_metadata"])
+        del spec["residual_dynamics"]
+        file.attrs["muzero_metadata"] = json.dumps(spec)
+    network_for_game(plugin, config).load_weights_file(path)
+    with pytest.raises(WeightsMismatchError, match="residual_dynamics: file False vs network True"):
+        network_for_game(plugin, config.replace(residual_dynamics=True)).load_weights_file(path)
