@@ -165,8 +165,11 @@ def reference_value(config: Config) -> float:
 def make_config() -> Config:
     """Every move is sampled from the visit counts in self-play (freezing_moves = horizon), the
     value target is the Monte Carlo return (td_steps = horizon); evaluation plays 5000 episodes,
-    enough for a standard error of about 0.05."""
+    enough for a standard error of about 0.05. The dynamics is a plain MLP: with the residual
+    one (tic-tac-toe's) the bare command scored 11.779 ± 0.051, under the 11.80 bar, where the
+    plain one scored 11.877 ± 0.055."""
     return Config(game="onearmbandit", network="mlp", hidden_size=64, mlp_layers=2,
+                  residual_dynamics=False,
                   num_simulations=50, discount=1.0, freezing_moves=20, root_dirichlet_alpha=0.25,
                   game_options=dict(DEFAULT_OPTIONS), td_steps=20, num_games=3000,
                   num_steps=3000, checkpoint_interval=1500, num_eval_games=5000)

@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             ValueError) as error:
         print(f"muzero: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a client or server stopped by Ctrl-C: what it stored stays
+        print("muzero: interrupted", file=sys.stderr)
+        return commands.INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -104,6 +104,9 @@ class Config:
     freezing_moves: int = _param(30, "moves per game sampled from visit counts before the agent "
                                  "plays the most visited move", _at_least(0))
     temperature: float = _param(1.0, "visit-count temperature while sampling", _positive)
+    random_move_probability: float = _param(
+        0.0, "self-play: chance that a move is uniformly random instead of the search's choice, "
+        "so training meets the positions a weak opponent creates", _between(0.0, 1.0))
     known_value_min: float = _param(
         0.0, "lower bound of Q known in advance, where Q is normalised from (the paper's "
         "KnownBounds; board games: -1); equal to known_value_max: no bounds, each tree's "

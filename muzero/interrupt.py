@@ -10,16 +10,19 @@ for a user who will not wait.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+
+STDERR = 2
 
 
 @contextlib.contextmanager
-def stop_on_ctrl_c(on_first: Callable[[], None]) -> Iterator[threading.Event]:
-    """Within the block, the first SIGINT sets the yielded event and calls `on_first`; the
-    second raises KeyboardInterrupt. Outside the main thread (where Python cannot install
-    handlers) the event is only set by the caller."""
+def stop_on_ctrl_c(message: str) -> Iterator[threading.Event]:
+    """Within the block, the first SIGINT sets the yielded event and writes `message` to
+    stderr; the second raises KeyboardInterrupt. Outside the main thread (where Python cannot
+    install handlers) the event is only set by the caller."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -29,7 +32,9 @@ def stop_on_ctrl_c(on_first: Callable[[], None]) -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        on_first()
+        # Straight to the file descriptor: a print here could re-enter a print the main
+        # thread was in the middle of, which Python refuses with a RuntimeError.
+        os.write(STDERR, f"\n{message}\n".encode())
 
     previous = signal.signal(signal.SIGINT, handle)
     try:

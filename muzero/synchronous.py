@@ -122,7 +122,7 @@ class SynchronousRun:
         train_bar = tqdm(total=config.num_steps, initial=self.learner.step, desc="train",
                          unit="step", disable=self._bars_disabled(), dynamic_ncols=True)
         self.seconds.reset()
-        with stop_on_ctrl_c(lambda: self.log(STOPPING)) as stop:
+        with stop_on_ctrl_c(STOPPING) as stop:
             while not self.finished and not stop.is_set():
                 self._iteration(train_bar, stop)
             train_bar.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -316,6 +317,28 @@ def test_selfplay_client_carries_on_across_a_server_restart(tmp_path):
         assert selfplay.returncode == 0, output[-3000:]
         assert "self-play done: 64 games uploaded" in output
         assert server.stats()["games"] == 64  # none lost, none twice
+    finally:
+        if selfplay.poll() is None:
+            selfplay.kill()
+        server.stop()
+
+
+def test_ctrl_c_stops_a_client_cleanly_and_the_server_keeps_its_games(tmp_path):
+    server = ServerProcess(tmp_path / "data", flags=("--num-games", "1000")).start()
+    selfplay = subprocess.Popen(client_command(server, "selfplay", "--games-per-upload", "16",
+                                               "--client-seed", "3"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while server.stats()["games"] < 16:
+            assert time.monotonic() < deadline and selfplay.poll() is None
+            time.sleep(0.2)
+        selfplay.send_signal(signal.SIGINT)
+        output = selfplay.communicate(timeout=60)[0]
+        assert selfplay.returncode == 130, output[-3000:]
+        assert "muzero: interrupted" in output and "Traceback" not in output
+        stored = server.stats()["games"]
+        assert stored >= 16 and stored % 16 == 0  # whole uploads only
     finally:
         if selfplay.poll() is None:
             selfplay.kill()

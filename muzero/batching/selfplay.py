@@ -39,6 +39,8 @@ class VectorisedSelfPlay:
         tree = NumbaTree(num_envs, first.num_actions, first.num_players,
                          SearchSettings.from_config(config, add_noise))
         self.stopwatch = Stopwatch()
+        self.rng = rng
+        self.random_move_probability = config.random_move_probability if add_noise else 0.0
         self.mcts = MCTS(tree, rng, self.stopwatch)
         self._trajectories = [TrajectoryBuilder() for _ in self.games]
         self.positions = 0  # moves played in all slots
@@ -57,9 +59,10 @@ class VectorisedSelfPlay:
         to_play = np.array([game.to_play() for game in games], dtype=np.int32)
         move_number = np.array([len(t) for t in trajectories], dtype=np.int32)
         result = self.mcts.run(self.model, observations, legal, to_play, move_number)
+        actions = self._explore(result.actions, legal)
         finished = []
         for row, (slot, game, trajectory) in enumerate(zip(slots, games, trajectories)):
-            action = int(result.actions[row])
+            action = int(actions[row])
             rewards = game.step(action)
             trajectory.add(observations[row], action, rewards, int(to_play[row]),
                            result.root_value[row], result.policy[row])
@@ -69,6 +72,17 @@ class VectorisedSelfPlay:
         self.positions += len(games)
         self.stopwatch.lap("other")
         return finished
+
+    def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
+        """Each row's action, replaced by a uniformly random legal one with probability
+        `random_move_probability` (the stored policy and value stay the search's). Draws
+        nothing when the probability is 0, so such runs keep their random streams."""
+        if not self.random_move_probability:
+            return actions
+        actions = actions.copy()
+        for row in np.flatnonzero(self.rng.random(len(actions)) < self.random_move_probability):
+            actions[row] = self.rng.choice(np.flatnonzero(legal[row]))
+        return actions
 
     def play(self, num_games: int, stop: threading.Event | None = None,
              progress: Callable[[int], None] | None = None) -> list[GameRecord]:

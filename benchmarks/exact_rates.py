@@ -1,0 +1,127 @@
+"""Exact win/draw/loss rates against uniform random play, by enumerating every random move.
+
+    python benchmarks/exact_rates.py CHECKPOINT [CHECKPOINT ...]
+
+The evaluation at a checkpoint plays 50 games per seat against the random player, so its win
+rates carry a sampling error of several points. A tic-tac-toe agent is deterministic, so its true
+rates follow from the game tree: every random move is a branch of probability 1/(legal moves),
+every agent move one search (cached by position). The same enumeration gives the yardstick of
+the bar: the perfect minimax player that breaks ties at random, and the player that maximises
+its wins against random play among the moves that never lose. Also lists each seat's most
+likely games that the agent does not win. Not a test: a few seconds per checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Callable
+from math import comb
+
+import numpy as np
+
+from games.tictactoe import TicTacToe, minimax_values, winner
+
+Chooser = Callable[[TicTacToe], list[tuple[int, float]]]  # moves and their probabilities
+WIN, DRAW, LOSS = range(3)
+
+
+def outcomes(game: TicTacToe, seat: int, choose: Chooser, probability: float = 1.0,
+             line: tuple[int, ...] = (), misses: list | None = None,
+             memo: dict | None = None) -> np.ndarray:
+    """[P(win), P(draw), P(loss)] of `seat` playing `choose` against uniform random moves;
+    games not won are appended to `misses` as (probability, result, moves). Without `misses`,
+    `memo` may keep each position's rates (scaled to probability 1) for reuse."""
+    if memo is not None and misses is None and game.board in memo:
+        return memo[game.board] * probability
+    if game.terminal():
+        owner = winner(game.board)
+        result = WIN if owner == seat else DRAW if owner is None else LOSS
+        if misses is not None and result != WIN:
+            misses.append((probability, "DL"[result - 1], line))
+        return np.eye(3)[result] * probability
+    if game.to_play() == seat:
+        moves = choose(game)
+    else:
+        legal = np.flatnonzero(game.legal_actions())
+        moves = [(int(move), 1.0 / len(legal)) for move in legal]
+    total = np.zeros(3)
+    for move, share in moves:
+        child = copy.deepcopy(game)
+        child.step(move)
+        total += outcomes(child, seat, choose, probability * share, line + (move,), misses,
+                          memo)
+    if memo is not None and misses is None:
+        memo[game.board] = total / probability
+    return total
+
+
+def minimax_with_random_ties(game: TicTacToe) -> list[tuple[int, float]]:
+    values = np.array(minimax_values(game.board))
+    best = np.flatnonzero(values == values.max())
+    return [(int(move), 1.0 / len(best)) for move in best]
+
+
+def most_wins_never_losing(seat: int) -> Chooser:
+    """Among the moves of the best minimax value, the one with the most wins against random."""
+    memo: dict = {}
+
+    def choose(game: TicTacToe) -> list[tuple[int, float]]:
+        values = np.array(minimax_values(game.board))
+        best = [int(move) for move in np.flatnonzero(values == values.max())]
+
+        def wins(move: int) -> float:
+            child = copy.deepcopy(game)
+            child.step(move)
+            return outcomes(child, seat, choose, memo=memo)[WIN]
+        return [(max(best, key=wins), 1.0)]
+    return choose
+
+
+def agent_chooser(checkpoint: str) -> Chooser:
+    from muzero import load_agent
+
+    agent = load_agent(checkpoint)
+    cache: dict[bytes, int] = {}
+
+    def choose(game: TicTacToe) -> list[tuple[int, float]]:
+        key = game.observation().tobytes()
+        if key not in cache:
+            cache[key] = int(agent.select_action(game))
+        return [(cache[key], 1.0)]
+    return choose
+
+
+def chance_of_at_least(wins: int, games: int, rate: float) -> float:
+    return sum(comb(games, k) * rate ** k * (1 - rate) ** (games - k)
+               for k in range(wins, games + 1))
+
+
+def report(name: str, choosers: list[Chooser], shown: int) -> None:
+    for seat, choose in enumerate(choosers):
+        misses: list = []
+        win, draw, loss = outcomes(TicTacToe(), seat, choose, misses=misses)
+        bar = 0.97 if seat == 0 else 0.78
+        needed = int(np.ceil(bar * 50))
+        print(f"{name} seat {seat}: win {win:.4f} draw {draw:.4f} loss {loss:.4f} | "
+              f"P(at least {needed} wins of 50) {chance_of_at_least(needed, 50, win):.2f}, "
+              f"P(no loss in 50) {(1 - loss) ** 50:.2f}")
+        for probability, result, moves in sorted(misses, reverse=True)[:shown]:
+            print(f"    {result} p={probability:.4f} moves {list(moves)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="*", help="checkpoint or run folders")
+    parser.add_argument("--show", type=int, default=3, help="games not won to list per seat")
+    arguments = parser.parse_args()
+    report("minimax, random ties", [minimax_with_random_ties] * 2, 0)
+    report("most wins, never losing", [most_wins_never_losing(0), most_wins_never_losing(1)], 0)
+    for checkpoint in arguments.checkpoints:
+        choose = agent_chooser(checkpoint)
+        report(checkpoint, [choose, choose], arguments.show)
+
+
+if __name__ == "__main__":
+    main()
