@@ -22,9 +22,11 @@ STDERR = 2
 def stop_on_ctrl_c(message: str) -> Iterator[threading.Event]:
     """Within the block, the first SIGINT sets the yielded event and writes `message` to
     stderr; the second raises KeyboardInterrupt. Outside the main thread (where Python cannot
-    install handlers) the event is only set by the caller."""
+    install handlers), or where SIGINT is ignored (a job started in the background by a
+    script inherits that, and Python keeps it), the event is only set by the caller."""
     stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield stop
         return
 

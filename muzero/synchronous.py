@@ -126,7 +126,7 @@ class SynchronousRun:
             while not self.finished and not stop.is_set():
                 self._iteration(train_bar, stop)
             train_bar.close()
-            if stop.is_set():
+            if stop.is_set() and not self.finished:  # a Ctrl-C during the last round: done
                 self.interrupted = True
                 self.log(f"interrupted: checkpoint written to {self.save()}")
         return self.last_evaluation

@@ -22,6 +22,13 @@ TINY_FLAGS = ["--hidden-size", "16", "--num-simulations", "4", "--batch-size", "
 TICTACTOE = load_game("tictactoe")
 
 
+# `python -m muzero` with SIGINT handled as in a terminal, even where the suite runs with SIGINT
+# ignored (a CI script that starts it in the background): Python keeps an inherited SIG_IGN.
+MUZERO_WITH_CTRL_C = [sys.executable, "-c", "import runpy, signal; "
+                      "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "runpy.run_module('muzero', run_name='__main__', alter_sys=True)"]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

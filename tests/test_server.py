@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import requests
-from server_helpers import TICTACTOE, ServerProcess, free_port, random_games
+from server_helpers import MUZERO_WITH_CTRL_C, TICTACTOE, ServerProcess, free_port, random_games
 
 from muzero.network import network_for_game
 from muzero.plugins import load_game
@@ -26,8 +27,9 @@ RUN_FLAGS = ("--num-games", "64", "--num-steps", "30", "--checkpoint-interval", 
              "--num-eval-games", "2", "--games-per-iteration", "16")
 
 
-def client_command(server: ServerProcess, *arguments: str) -> list[str]:
-    return [sys.executable, "-m", "muzero", *arguments, "--server", server.url,
+def client_command(server: ServerProcess, *arguments: str,
+                   launcher: Sequence[str] = (sys.executable, "-m", "muzero")) -> list[str]:
+    return [*launcher, *arguments, "--server", server.url,
             "--tf-threads", "1"]
 
 
@@ -326,7 +328,7 @@ def test_selfplay_client_carries_on_across_a_server_restart(tmp_path):
 def test_ctrl_c_stops_a_client_cleanly_and_the_server_keeps_its_games(tmp_path):
     server = ServerProcess(tmp_path / "data", flags=("--num-games", "1000")).start()
     selfplay = subprocess.Popen(client_command(server, "selfplay", "--games-per-upload", "16",
-                                               "--client-seed", "3"),
+                                               "--client-seed", "3", launcher=MUZERO_WITH_CTRL_C),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

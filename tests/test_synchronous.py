@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from server_helpers import MUZERO_WITH_CTRL_C
 
 from muzero import load_agent, loops
 from muzero.__main__ import main
@@ -116,7 +117,7 @@ def ctrl_c_in_second_selfplay_round(monkeypatch) -> Callable[[str], None]:
 
 
 @pytest.mark.parametrize("cut_log", [quit_at_first_checkpoint, ctrl_c_in_second_selfplay_round])
-def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log):
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ctrl_c_delivered):
     tf.config.experimental.enable_op_determinism()
     whole = SynchronousRun(PLUGIN, CONFIG, tmp_path / "whole", progress_bars=False, log=quiet)
     whole.run()
@@ -143,7 +144,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log):
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
 
 
-def test_ctrl_c_handler_stops_first_and_quits_second_time(capfd):
+def test_ctrl_c_handler_stops_first_and_quits_second_time(capfd, ctrl_c_delivered):
     before = signal.getsignal(signal.SIGINT)
     with stop_on_ctrl_c("stopping soon") as stop:
         os.kill(os.getpid(), signal.SIGINT)
@@ -224,7 +225,8 @@ def test_play_against_the_agent_reprompts_bad_input(trained):
     assert totals.sum() == 0
 
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}  # a crash shows its stack
+# PYTHONFAULTHANDLER: a crashed subprocess prints its stack.
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
 
 
 def test_play_command_in_a_real_terminal_session(trained):
@@ -239,7 +241,7 @@ def test_play_command_in_a_real_terminal_session(trained):
 def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     flags = [f"--{name.replace('_', '-')}={value}" for name, value in TINY.items()
              if name not in ("num_envs",)]
-    command = [sys.executable, "-m", "muzero", "--game", "tictactoe", "--synchronous",
+    command = [*MUZERO_WITH_CTRL_C, "--game", "tictactoe", "--synchronous",
                "--checkpoint-dir", str(tmp_path), "--run", "interrupted", "--envs", "8",
                *flags, "--num-steps", "100000", "--num-games", "1000000"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
