@@ -48,7 +48,7 @@ class NetworkSpec:
     hidden_size: int
     mlp_layers: int
     scalar_support_size: int
-    residual_dynamics: bool = False
+    residual_dynamics: bool
 
     @classmethod
     def from_config(cls, config: Config, observation_shape: tuple[int, ...], num_actions: int,

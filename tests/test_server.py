@@ -302,16 +302,21 @@ def test_sigkill_loses_no_acknowledged_game_and_restarts_with_the_same_state(tmp
         server.stop()
 
 
+def wait_for_games(server: ServerProcess, client: subprocess.Popen, count: int) -> None:
+    """Until the server holds `count` games, while the client keeps running (120 s at most)."""
+    deadline = time.monotonic() + 120
+    while server.stats()["games"] < count:
+        assert time.monotonic() < deadline and client.poll() is None
+        time.sleep(0.2)
+
+
 def test_selfplay_client_carries_on_across_a_server_restart(tmp_path):
     server = ServerProcess(tmp_path / "data", flags=("--num-games", "1000")).start()
     selfplay = subprocess.Popen(client_command(server, "selfplay", "--games", "64",
                                                "--games-per-upload", "16", "--client-seed", "2"),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while server.stats()["games"] < 16:
-            assert time.monotonic() < deadline and selfplay.poll() is None
-            time.sleep(0.2)
+        wait_for_games(server, selfplay, 16)
         server.stop()
         time.sleep(2.0)  # the client keeps playing, then retries its upload
         server.start()
@@ -331,10 +336,7 @@ def test_ctrl_c_stops_a_client_cleanly_and_the_server_keeps_its_games(tmp_path):
                                                "--client-seed", "3", launcher=MUZERO_WITH_CTRL_C),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while server.stats()["games"] < 16:
-            assert time.monotonic() < deadline and selfplay.poll() is None
-            time.sleep(0.2)
+        wait_for_games(server, selfplay, 16)
         selfplay.send_signal(signal.SIGINT)
         output = selfplay.communicate(timeout=60)[0]
         assert selfplay.returncode == 130, output[-3000:]
