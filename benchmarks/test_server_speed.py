@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 import requests
-from server_helpers import ServerProcess, random_games
+from server_helpers import NPZ, ServerProcess, random_games
 
 from muzero.server import wire
 
@@ -74,7 +74,7 @@ def test_games_ingested_per_second(benchmark, record, server):
     url = f"{server.url}/api/v1/games"
     before = server.stats()["games"]
     seconds, latencies = benchmark.pedantic(
-        lambda: _load(work, lambda session, body: session.post(url, data=body)),
+        lambda: _load(work, lambda session, body: session.post(url, data=body, headers=NPZ)),
         rounds=1, iterations=1)
     uploaded = CLIENTS * UPLOADS_PER_CLIENT * GAMES_PER_UPLOAD
     assert server.stats()["games"] == before + uploaded
@@ -86,7 +86,7 @@ def test_games_ingested_per_second(benchmark, record, server):
 def test_batches_served_per_second(benchmark, record, server):
     if server.stats()["games"] == 0:
         requests.post(f"{server.url}/api/v1/games",
-                      data=wire.encode_games(random_games(512, seed=2)))
+                      data=wire.encode_games(random_games(512, seed=2)), headers=NPZ)
     url = f"{server.url}/api/v1/batch?size=256"
     work = [[None] * BATCHES_PER_CLIENT for _ in range(CLIENTS)]
     seconds, latencies = benchmark.pedantic(

@@ -42,6 +42,7 @@ class OneArmBandit(Game):
         self._rng = rng
         self.horizon = horizon
         self.safe_reward = safe_reward
+        self.chance_reward_bounds = (0.0, 1.0)  # the risky arm pays 0 or 1 by chance
         self._fixed_probability = success_probability
         self.reset()
 

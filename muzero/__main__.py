@@ -14,6 +14,7 @@ from muzero.config import ConfigError, add_config_arguments
 from muzero.game import GameError
 from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games
+from muzero.server.folder import FolderLocked
 
 DEFAULT_PORT = 5000
 
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="address to listen on (default loopback; 0.0.0.0 for every "
                              "interface)")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
+    server.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a name clients may reach the server by, besides its --host and "
+                             "the loopback names (repeatable; '*': any, for a server behind a "
+                             "proxy that checks names itself)")
+    server.add_argument("--allow-no-token", action="store_true",
+                        help="listen on a non-loopback --host without a token (anyone who can "
+                             "reach the port can then change the run)")
     _token_argument(server)
     _game_arguments(server, required=False)
 
@@ -167,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[arguments.command](arguments)
     except (UnknownGameError, ConfigError, GameError, CheckpointError, WeightsMismatchError,
-            ValueError) as error:
+            FolderLocked, ValueError) as error:
         print(f"muzero: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a client or server stopped by Ctrl-C: what it stored stays

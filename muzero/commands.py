@@ -94,8 +94,14 @@ def _token(arguments: argparse.Namespace) -> str | None:
 def server(arguments: argparse.Namespace) -> int:
     from muzero.runtime import configure_tensorflow
     from muzero.server.app import serve
+    from muzero.server.guards import is_loopback
     from muzero.server.storage import Store, stored_config
 
+    token = _token(arguments)
+    if token is None and not is_loopback(arguments.host) and not arguments.allow_no_token:
+        raise ValueError(f"refusing to listen on {arguments.host} without a token: anyone who "
+                         f"can reach it could upload games and weights. Give --token (or "
+                         f"MUZERO_TOKEN), or --allow-no-token if the network is yours alone")
     data_dir = Path(arguments.data_dir)
     config = stored_config(data_dir)
     if config is None:
@@ -111,13 +117,13 @@ def server(arguments: argparse.Namespace) -> int:
                   f"given now are ignored", file=sys.stderr)
     configure_tensorflow(config)
     store = Store(data_dir, load_game(config.game), config)
-    token = _token(arguments)
     stats = store.stats()
     print(f"muzero server: {config.game}, {stats['games']} games, weights v{stats['version']} "
           f"(step {stats['step']}) in {data_dir}; listening on http://{arguments.host}:"
           f"{arguments.port}" + (" (token required)" if token else ""), file=sys.stderr,
           flush=True)
-    serve(store, arguments.host, arguments.port, token)
+    serve(store, arguments.host, arguments.port, token,
+          allowed_hosts=tuple(arguments.allow_host))
     return 0
 
 

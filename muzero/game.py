@@ -35,6 +35,11 @@ class Game(abc.ABC):
     num_players: int
     num_actions: int
     observation_shape: tuple[int, ...]
+    #: None: the rules decide every reward, and a replay of a recorded game's moves must give
+    #: the recorded rewards (the server checks uploads so). A game whose rewards depend on
+    #: chance that a record does not carry declares (low, high) here instead: every recorded
+    #: reward of every player must then lie within them.
+    chance_reward_bounds: tuple[float, float] | None = None
 
     @abc.abstractmethod
     def reset(self) -> None:

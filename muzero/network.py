@@ -236,14 +236,22 @@ class MuZeroNetwork(keras.Model):
         try:
             with h5py.File(path, "r") as file:
                 stored = file.attrs.get(METADATA_ATTRIBUTE)
+                self._check_stored_sizes(file, path)
         except OSError as error:
             raise WeightsMismatchError(f"{path}: not a readable HDF5 weights file ({error})") \
                 from None
         if stored is None:
             raise WeightsMismatchError(f"{path}: no muzero metadata; not saved by muzero")
+        try:
+            stored = json.loads(stored)
+            if not isinstance(stored, dict):
+                raise TypeError
+        except (ValueError, TypeError, RecursionError):
+            raise WeightsMismatchError(f"{path}: its muzero metadata is not a JSON object") \
+                from None
         expected = json.loads(self.spec.to_json())
         stored = {**{key: value for key, value in FIELDS_ADDED_LATER.items() if key in expected},
-                  **json.loads(stored)}
+                  **stored}
         if stored.get("game") != expected["game"]:
             raise WeightsMismatchError(f"{path}: weights are for game {stored.get('game')!r}, "
                                        f"this network is for {expected['game']!r}")
@@ -252,7 +260,27 @@ class MuZeroNetwork(keras.Model):
             details = ", ".join(f"{key}: file {stored.get(key)!r} vs network {expected[key]!r}"
                                 for key in different)
             raise WeightsMismatchError(f"{path}: network shape differs ({details})")
-        self.load_weights(path)
+        try:
+            self.load_weights(path)
+        except (ValueError, KeyError, TypeError) as error:
+            raise WeightsMismatchError(f"{path}: weights do not fit this network ({error})") \
+                from None
+
+    def _check_stored_sizes(self, file: h5py.File, path: str) -> None:
+        """Refuse a file whose arrays, read whole, would take more than this network's weights
+        (with room for the format's own arrays): a small compressed file can otherwise claim
+        gigabytes, and loading reads every array before comparing shapes."""
+        budget = 2 * sum(int(np.prod(w.shape)) * 8 for w in self.weights) + 1024 * 1024
+        sizes: list[int] = []
+
+        def visit(name: str, item) -> None:
+            if isinstance(item, h5py.Dataset):
+                sizes.append(int(np.prod(item.shape, dtype=np.float64)) * item.dtype.itemsize)
+
+        file.visititems(visit)
+        if sum(sizes) > budget:
+            raise WeightsMismatchError(f"{path}: its arrays take {sum(sizes)} bytes, more than "
+                                       f"this network's weights can ({budget})")
 
 
 def network_for_game(plugin: GamePlugin, config: Config) -> MuZeroNetwork:

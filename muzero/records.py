@@ -58,14 +58,20 @@ class TrajectoryBuilder:
                           np.stack(policies).astype(np.float32))
 
 
+REWARD_TOLERANCE = 1e-5
+
+
 def check_rules(game, record: GameRecord) -> None:
     """Replay `record`'s moves in `game` (a fresh environment, e.g. `plugin.make_game(...)`) and
     raise `ValueError` naming the first move that breaks the rules: an illegal action, a wrong
-    player to move, or a game that ends before or after the record does.
+    player to move, a reward the move cannot bring, or a game that ends before or after the
+    record does.
 
-    Observations and rewards are not compared: in games with chance (the bandit's payouts) they
-    depend on draws the record does not carry. Legality, turn order and the game's end must not.
+    Rewards are compared with the replay's where the rules decide them; in a game with chance
+    (the bandit's payouts) they depend on draws the record does not carry, and are checked
+    against the game's `chance_reward_bounds` instead. Observations are not compared.
     """
+    bounds = game.chance_reward_bounds
     length = len(record)
     for t, (action, player) in enumerate(zip(record.actions.tolist(),
                                              record.to_play.tolist())):
@@ -79,6 +85,15 @@ def check_rules(game, record: GameRecord) -> None:
         if game.to_play() != player:
             raise ValueError(f"game record: move {t}: to_play is {player}, but player "
                              f"{game.to_play()} is to move")
-        game._apply(action)  # checked above: what Game.step would check again
+        replayed = game._apply(action)  # checked above: what Game.step would check again
+        recorded = record.rewards[t]
+        if bounds is None and not np.allclose(recorded, replayed, rtol=REWARD_TOLERANCE,
+                                              atol=REWARD_TOLERANCE):
+            raise ValueError(f"game record: move {t}: rewards {recorded.tolist()}, but the "
+                             f"rules give {np.asarray(replayed).tolist()}")
+        if bounds is not None and not ((recorded >= bounds[0]) & (recorded <= bounds[1])).all():
+            raise ValueError(f"game record: move {t}: rewards {recorded.tolist()} outside "
+                             f"[{bounds[0]}, {bounds[1]}], the range this game's rewards can "
+                             f"take")
     if not game.terminal():
         raise ValueError(f"game record: the game is not over after its {length} moves")

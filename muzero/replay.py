@@ -202,6 +202,16 @@ class ReplayBuffer:
         policies = arrays["policies"]
         if (policies < 0).any() or not np.allclose(policies.sum(axis=1), 1.0, atol=1e-3):
             raise ValueError("game record: every policy row must be non-negative and sum to 1")
+        # finite numbers can still sum to infinity in float32 (rewards of 3e38): targets and
+        # priorities are computed here, once, and must be finite too
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = value_targets(arrays["rewards"], arrays["root_values"],
+                                   self.config.td_steps, self.config.discount, lengths)
+            errors = np.abs(arrays["root_values"] - values).max(axis=1)
+        if not (np.isfinite(values).all() and np.isfinite(errors).all()):
+            raise ValueError("game record: rewards and root values overflow float32 in the "
+                             "value targets")
+        arrays["values"] = values
         return lengths, arrays
 
     def _insert(self, arrays: dict[str, np.ndarray], lengths: np.ndarray) -> None:
@@ -212,8 +222,7 @@ class ReplayBuffer:
             first, old_length = self.games.popleft()
             self.priorities[np.arange(first, first + old_length) % self.capacity] = 0.0
         rows = np.arange(start, start + total) % self.capacity
-        values = value_targets(arrays["rewards"], arrays["root_values"], self.config.td_steps,
-                               self.config.discount, lengths)
+        values = arrays["values"]  # computed by `check`
         for name in RECORD_FIELDS:
             getattr(self, name)[rows] = arrays[name]
         self.values[rows] = values

@@ -163,12 +163,18 @@ class Learner:
 
     def set_optimizer_state(self, arrays: list[np.ndarray]) -> None:
         variables = self.optimizer.variables
-        if len(arrays) != len(variables):
-            raise ValueError(f"optimizer state has {len(arrays)} arrays, this optimizer "
-                             f"({self.config.optimizer}) has {len(variables)}")
-        for index, (variable, array) in enumerate(zip(variables, arrays)):
-            if tuple(variable.shape) != array.shape:
-                raise ValueError(f"optimizer state array {index} has shape {array.shape}, "
-                                 f"expected {tuple(variable.shape)}")
+        check_optimizer_state(variables, arrays)
         for variable, array in zip(variables, arrays):
             variable.assign(array)
+
+
+def check_optimizer_state(variables: list, arrays: list[np.ndarray]) -> None:
+    """Raise `ValueError` unless `arrays` has one array of each optimizer variable's shape, in
+    order (a state saved by the same optimizer of the same network)."""
+    if len(arrays) != len(variables):
+        raise ValueError(f"optimizer state has {len(arrays)} arrays, the optimizer of this "
+                         f"network has {len(variables)}")
+    for index, (variable, array) in enumerate(zip(variables, arrays)):
+        if tuple(variable.shape) != array.shape:
+            raise ValueError(f"optimizer state array {index} has shape {array.shape}, "
+                             f"expected {tuple(variable.shape)}")

@@ -20,6 +20,16 @@ TINY_FLAGS = ["--hidden-size", "16", "--num-simulations", "4", "--batch-size", "
               "--num-unroll-steps", "3", "--jit-compile", "false", "--replay-capacity", "3000",
               "--tf-threads", "1", "--envs", "16"]
 TICTACTOE = load_game("tictactoe")
+NPZ = {"Content-Type": "application/octet-stream"}  # what the API's .npz routes take
+
+
+def error_text(response: requests.Response) -> str:
+    """The server's error message: the JSON `error`, or the text of a plain answer (waitress
+    refuses oversized bodies itself)."""
+    try:
+        return response.json()["error"]
+    except ValueError:
+        return response.text
 
 
 # `python -m muzero` with SIGINT handled as in a terminal, even where the suite runs with SIGINT

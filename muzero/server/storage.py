@@ -9,19 +9,28 @@ the same priorities. SQLite is the record; sampling never touches it.
 
 Weights are `weights/vNNNNNN.weights.h5` (plus the learner's optimizer state as
 `vNNNNNN.optimizer.npz` when it sends one), written to a temporary file, checked against the
-game's network, fsynced and renamed before their row is committed.
+game's network (shapes, finite values; the optimizer state against the optimizer of that
+network), fsynced and renamed before their row is committed. Version numbers only grow, even
+past a version dropped at start-up because its file was lost.
+
+Everything a request may make the server hold is bounded: an upload's arrays by what the replay
+window can use (read from the archive's headers before anything is inflated), log entries in
+size, answers of the log in length, the table of recent clients in time and count.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +43,21 @@ from muzero.plugins import GamePlugin
 from muzero.records import GameRecord, check_rules
 from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
 from muzero.server import wire
+from muzero.server.folder import TEMPORARY_PREFIX, FolderLock, remove_leftovers
+from muzero.training import build_optimizer, check_optimizer_state
 
 DATABASE = "muzero.sqlite3"
 WEIGHTS_DIR = "weights"
+DAMAGED_DIR = "damaged"  # weights files that failed the start-up check, kept for a post-mortem
 CLIENT_WINDOW_SECONDS = 60.0
+MAX_CLIENTS = 1000  # clients remembered for the dashboard; the least recently seen go first
+MAX_ID = 2 ** 63 - 1  # SQLite's largest integer: versions, steps and log ids above it are refused
+MAX_LOG_ENTRY_BYTES = 64 * 1024
+MAX_LOG_PAGE = 10_000
+MAX_INGEST_BINS = 500
+MAX_UPLOAD_BYTES = 48 * 1024 * 1024  # an upload's arrays, uncompressed, whatever the window
+MAX_BATCH_SIZE = 65536
+NPY_HEADER_SLACK = 4096  # per array of an archive: its .npy header
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,10 +117,24 @@ class WeightsVersion:
 class Store:
     """Everything the server keeps; every public method is safe to call from many threads."""
 
-    def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config):
-        self.data_dir = Path(data_dir)
+    def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config,
+                 warn: Callable[[str], None] | None = None):
+        # absolute: a relative folder would be resolved against whatever directory a library
+        # call assumes (Flask's send_file takes the package's), not the user's
+        self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._folder_lock = FolderLock(self.data_dir)
+        self._warn = warn or (lambda line: print(f"warning: {line}", file=sys.stderr))
+        try:
+            self._open(plugin, config)
+        except BaseException:
+            self._folder_lock.release()
+            raise
+
+    def _open(self, plugin: GamePlugin, config: Config) -> None:
         (self.data_dir / WEIGHTS_DIR).mkdir(exist_ok=True)
+        for path in remove_leftovers(self.data_dir, self.data_dir / WEIGHTS_DIR):
+            self._warn(f"removed {path.name}, left half-written by a server that was killed")
         self.plugin = plugin
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.data_dir / DATABASE, check_same_thread=False,
@@ -111,17 +145,37 @@ class Store:
         self.config = self._stored_config(config)
         sample_game = plugin.make_game(self.config, np.random.default_rng(0))
         self.network = network_for_game(plugin, self.config)  # checks uploaded weights
+        optimizer = build_optimizer(self.config)
+        optimizer.build(self.network.trainable_variables)
+        self._optimizer_variables = list(optimizer.variables)  # checks uploaded optimizer states
         self.replay = ReplayBuffer(self.config, tuple(sample_game.observation_shape),
                                    sample_game.num_actions, sample_game.num_players,
                                    np.random.default_rng([self.config.seed, 2]),
                                    symmetries_from_plugin(plugin, self.config))
+        self.upload_limits = self._upload_limits(sample_game)
+        self.priority_limits = wire.ArchiveLimits(
+            MAX_BATCH_SIZE * 12 + 2 * NPY_HEADER_SLACK, max_members=2)
+        self.optimizer_limits = wire.ArchiveLimits(
+            sum(math.prod(v.shape) * 8 for v in self._optimizer_variables)
+            + NPY_HEADER_SLACK * len(self._optimizer_variables),
+            max_members=len(self._optimizer_variables))
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self.started = time.time()
         self.clients: dict[str, ClientActivity] = {}
         self._rebuild_replay()
+        self._check_weights_on_disk()
         if self.latest_weights() is None:  # self-play can start before any training
             self._save_initial_weights()
+
+    def _upload_limits(self, game) -> wire.ArchiveLimits:
+        """An upload may carry at most a replay window of positions (longer games are refused
+        anyway), at the bytes per position of this game's arrays."""
+        values = (int(np.prod(game.observation_shape)) + 1 + game.num_players + 1
+                  + game.num_players + game.num_actions + 1)  # the last: `lengths`
+        arrays = len(wire.GAME_FIELDS) + 1
+        needed = self.replay.capacity * values * 4 + NPY_HEADER_SLACK * arrays
+        return wire.ArchiveLimits(min(needed, MAX_UPLOAD_BYTES), max_members=arrays)
 
     # ----- configuration -----
 
@@ -165,7 +219,7 @@ class Store:
     def validate_games(self, data: bytes) -> list[GameRecord]:
         """The games of an upload, or `StoreError` naming the first problem."""
         try:
-            games = wire.decode_games(data)
+            games = wire.decode_games(data, self.upload_limits)
             self.replay.check(games)
         except ValueError as error:  # WireError included
             raise StoreError(str(error)) from None
@@ -204,8 +258,8 @@ class Store:
                     "first_position": done[2], "total_games": self.replay.total_games}
 
     def sample(self, batch_size: int, client: str = "anonymous") -> TrainingBatch:
-        if not 1 <= batch_size <= 65536:
-            raise StoreError(f"batch size must be in [1, 65536], got {batch_size}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise StoreError(f"batch size must be in [1, {MAX_BATCH_SIZE}], got {batch_size}")
         with self._lock:
             if not self.replay.games:
                 raise StoreError("the replay buffer is empty: no games uploaded yet")
@@ -227,8 +281,15 @@ class Store:
             return len(indices)
 
     def _activity(self, client: str, kind: str, now: float) -> ClientActivity:
+        """The client's entry; a new one first forgets clients silent for the window, and
+        the least recently seen beyond `MAX_CLIENTS`, so made-up client ids cannot grow it."""
         activity = self.clients.get(client)
         if activity is None:
+            for name in [name for name, old in self.clients.items()
+                         if old.last_seen < now - CLIENT_WINDOW_SECONDS]:
+                del self.clients[name]
+            while len(self.clients) >= MAX_CLIENTS:
+                del self.clients[min(self.clients, key=lambda n: self.clients[n].last_seen)]
             activity = self.clients[client] = ClientActivity(kind, now)
         return activity
 
@@ -241,6 +302,8 @@ class Store:
         return self._version(row)
 
     def weights_version(self, version: int) -> WeightsVersion:
+        if not 0 <= version <= MAX_ID:
+            raise NotFound(f"no weights version {version}")
         with self._lock:
             row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
                                    "WHERE version = ?", (version,)).fetchone()
@@ -256,82 +319,166 @@ class Store:
                               folder / row[3] if row[3] else None)
 
     def _save_initial_weights(self) -> None:
-        with tempfile.TemporaryDirectory(dir=self.data_dir) as folder:
+        with tempfile.TemporaryDirectory(dir=self.data_dir, prefix=TEMPORARY_PREFIX) as folder:
             path = Path(folder) / "initial.weights.h5"
             self.network.save_weights_file(path)
             self.add_weights(path.read_bytes(), None, step=0, client="server")
 
+    def _check_weights_on_disk(self) -> None:
+        """Start-up integrity check: every version's files present, the newest loadable and
+        finite. A version whose file is lost is dropped with a warning (its number is not
+        reused); a damaged newest file is moved to `weights/damaged/` and the next newest
+        intact version serves."""
+        folder = self.data_dir / WEIGHTS_DIR
+        rows = self._db.execute("SELECT version, weights, optimizer FROM versions "
+                                "ORDER BY version DESC").fetchall()
+        newest_intact = None
+        for version, weights, optimizer in rows:
+            problem = None
+            if not (folder / weights).is_file():
+                problem = f"its file weights/{weights} is missing"
+            elif newest_intact is None:
+                problem = self._weights_problem(folder / weights)
+                if problem is not None:
+                    (folder / DAMAGED_DIR).mkdir(exist_ok=True)
+                    os.replace(folder / weights, folder / DAMAGED_DIR / weights)
+                    problem += f"; the file is now weights/{DAMAGED_DIR}/{weights}"
+            if problem is not None:
+                self._forget_version(version)
+                self._warn(f"weights version {version} dropped: {problem}")
+                continue
+            newest_intact = newest_intact or version
+            if optimizer is not None and not (folder / optimizer).is_file():
+                self._db.execute("UPDATE versions SET optimizer = NULL WHERE version = ?",
+                                 (version,))
+                self._warn(f"weights version {version}: its optimizer state weights/"
+                           f"{optimizer} is missing; a trainer resuming from it starts a "
+                           f"fresh optimizer")
+        if rows and newest_intact != rows[0][0]:
+            self._warn(f"serving weights version {newest_intact} (the newest intact one)"
+                       if newest_intact else "no intact weights left: starting from new ones")
+
+    def _weights_problem(self, path: Path) -> str | None:
+        """Why the weights file at `path` cannot serve this run, or None."""
+        try:
+            self.network.load_weights_file(path)
+        except (WeightsMismatchError, ValueError, OSError) as error:
+            return str(error).replace(str(path), path.name)
+        if not all(np.isfinite(array).all() for array in self.network.get_weights()):
+            return "it holds non-finite numbers (NaN or infinity)"
+        return None
+
+    def _forget_version(self, version: int) -> None:
+        """Drop a version's row, remembering its number so that it is never given again."""
+        self._db.execute("INSERT INTO meta VALUES ('last_version', ?) ON CONFLICT(key) DO "
+                         "UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)",
+                         (str(version),))
+        self._db.execute("DELETE FROM versions WHERE version = ?", (version,))
+
+    def _next_version(self) -> int:
+        latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+        forgotten = self._db.execute("SELECT value FROM meta WHERE key = 'last_version'"
+                                     ).fetchone()
+        return max(latest, int(forgotten[0]) if forgotten else 0) + 1
+
     def add_weights(self, weights: bytes, optimizer: bytes | None, step: int,
                     client: str = "anonymous") -> WeightsVersion:
-        """Check the weights fit the game's network, write them atomically, then commit."""
-        if step < 0:
-            raise StoreError(f"step must be >= 0, got {step}")
+        """Check the weights fit the game's network (and the optimizer state its optimizer),
+        write them atomically, then commit. Nothing is left on disk by a refused upload."""
+        if not 0 <= step <= MAX_ID:
+            raise StoreError(f"step must be in [0, 2^63), got {step}")
         if optimizer is not None:
-            _check_optimizer_state(optimizer)
+            self._check_optimizer_state(optimizer)
         folder = self.data_dir / WEIGHTS_DIR
-        staged = []
+        staged, committed = [], []
         try:
             for suffix, data in ((".weights.h5", weights), (".optimizer.npz", optimizer)):
                 if data is None:
                     continue
-                handle, name = tempfile.mkstemp(suffix=suffix, dir=folder, prefix=".upload-")
+                handle, name = tempfile.mkstemp(suffix=suffix, dir=folder,
+                                                prefix=TEMPORARY_PREFIX)
                 with os.fdopen(handle, "wb") as file:
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
                 staged.append(Path(name))
             with self._lock:
-                try:
-                    self.network.load_weights_file(staged[0])
-                except (WeightsMismatchError, ValueError, OSError) as error:
-                    raise StoreError(f"weights: {error}".replace(str(staged[0]), "upload")) \
-                        from None
-                latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0]
-                version = (latest or 0) + 1
+                problem = self._weights_problem(staged[0])
+                if problem is not None:
+                    raise StoreError(f"weights: {problem}".replace(staged[0].name, "upload"))
+                version = self._next_version()
                 names = [f"v{version:06d}.weights.h5",
                          f"v{version:06d}.optimizer.npz" if optimizer is not None else None]
                 for path, name in zip(staged, names):
                     os.replace(path, folder / name)
+                    committed.append(folder / name)
                 _fsync_directory(folder)
                 now = time.time()
                 self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
                                  (version, step, now, names[0], names[1]))
+                committed.clear()  # the row names them now
                 if client != "server":
                     self._activity(client, "train", now).last_seen = now
         finally:
-            for path in staged:
-                if path.exists():
-                    path.unlink()
+            for path in staged + committed:  # refused, or the row was never written
+                path.unlink(missing_ok=True)
         return self._version((version, step, names[0], names[1]))
+
+    def _check_optimizer_state(self, data: bytes) -> None:
+        """An optimizer state must fit this run's optimizer of this network, with finite
+        numbers: a trainer resuming from it would otherwise fail or train on garbage."""
+        try:
+            arrays = optimizer_variables(wire.read_npz(data, "optimizer", self.optimizer_limits))
+            check_optimizer_state(self._optimizer_variables, arrays)
+        except ValueError as error:  # WireError included
+            raise StoreError(f"optimizer: {error}".replace("optimizer: optimizer", "optimizer")) \
+                from None
+        for index, array in enumerate(arrays):
+            if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
+                raise StoreError(f"optimizer: variable {index} holds non-finite or non-numeric "
+                                 f"values")
 
     # ----- training log and statistics -----
 
     def append_log(self, kind: str, step: int, data: dict) -> None:
-        """Record losses or an evaluation (JSON-safe: no NaN or infinity)."""
-        if kind not in LOG_KINDS:
-            raise StoreError(f"log kind must be one of {', '.join(LOG_KINDS)}, got {kind!r}")
+        """Record losses or an evaluation (JSON-safe: no NaN or infinity; bounded in size)."""
+        if not isinstance(kind, str) or kind not in LOG_KINDS:
+            raise StoreError(f"log kind must be one of {', '.join(LOG_KINDS)}, got "
+                             f"{str(kind)[:40]!r}")
         if not isinstance(data, dict):
             raise StoreError("log data must be a JSON object")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise StoreError(f"log step must be an integer >= 0, got {step!r}")
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_ID:
+            raise StoreError(f"log step must be an integer in [0, 2^63), got "
+                             f"{str(step)[:40]}")
         try:
             text = json.dumps(data, allow_nan=False)
         except ValueError:
             raise StoreError("log data holds non-finite numbers (NaN or infinity)") from None
+        if len(text) > MAX_LOG_ENTRY_BYTES:
+            raise StoreError(f"log data takes {len(text)} bytes as JSON, at most "
+                             f"{MAX_LOG_ENTRY_BYTES}")
         with self._lock:
             self._db.execute("INSERT INTO log (time, step, kind, data) VALUES (?, ?, ?, ?)",
                              (time.time(), step, kind, text))
 
-    def training_log(self, since_id: int = 0) -> list[dict]:
+    def training_log(self, since_id: int = 0, limit: int = 1000) -> tuple[list[dict], bool]:
+        """Up to `limit` entries after `since_id`, oldest first, and whether more follow."""
+        limit = min(max(limit, 1), MAX_LOG_PAGE)
         with self._lock:
             rows = self._db.execute("SELECT id, time, step, kind, data FROM log WHERE id > ? "
-                                    "ORDER BY id", (since_id,)).fetchall()
-        return [{"id": row[0], "time": row[1], "step": row[2], "kind": row[3],
-                 "data": json.loads(row[4])} for row in rows]
+                                    "ORDER BY id LIMIT ?", (min(since_id, MAX_ID), limit + 1)
+                                    ).fetchall()
+        return ([{"id": row[0], "time": row[1], "step": row[2], "kind": row[3],
+                  "data": json.loads(row[4])} for row in rows[:limit]], len(rows) > limit)
 
-    def ingest_series(self, bin_seconds: float = 10.0) -> list[dict]:
-        """Games received per time bin, oldest first."""
+    def ingest_series(self, min_bin_seconds: float = 10.0) -> list[dict]:
+        """Games received per time bin, oldest first: bins of 10 s, wider on a long run so
+        that there are at most `MAX_INGEST_BINS` of them."""
         with self._lock:
+            first, last = self._db.execute("SELECT MIN(received), MAX(received) FROM uploads"
+                                           ).fetchone()
+            span = (last - first) if first is not None else 0.0
+            bin_seconds = max(min_bin_seconds, math.ceil(span / MAX_INGEST_BINS / 10.0) * 10.0)
             rows = self._db.execute(
                 "SELECT CAST(received / ? AS INTEGER) AS bin, SUM(num_games), "
                 "SUM(num_positions) FROM uploads GROUP BY bin ORDER BY bin",
@@ -362,6 +509,7 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self._folder_lock.release()
 
 
 def _read_config(db: sqlite3.Connection) -> Config | None:
@@ -381,20 +529,6 @@ def stored_config(data_dir: str | os.PathLike) -> Config | None:
         return _read_config(db)
     finally:
         db.close()
-
-
-def _check_optimizer_state(data: bytes) -> None:
-    try:
-        arrays = wire.read_npz(data, "optimizer")
-    except wire.WireError as error:
-        raise StoreError(str(error)) from None
-    try:
-        variables = optimizer_variables(arrays)
-    except ValueError as error:
-        raise StoreError(f"optimizer: {error}") from None
-    for index, array in enumerate(variables):
-        if array.dtype.kind not in "fiu":
-            raise StoreError(f"optimizer: variable {index} is not numeric")
 
 
 def _fsync_directory(folder: Path) -> None:

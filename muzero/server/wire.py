@@ -8,10 +8,15 @@ plus `lengths` [G]. Stored as received, the same bytes are the server's durable 
 from __future__ import annotations
 
 import io
+import math
+import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from muzero.records import GameRecord
 from muzero.replay import TrainingBatch
@@ -31,20 +36,98 @@ def to_npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def read_npz(data: bytes, what: str) -> dict[str, np.ndarray]:
-    """Every array of an archive, never unpickling: object arrays are refused."""
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What one archive may hold: read from its zip directory and `.npy` headers before any
+    array is inflated, so a small body that claims (or inflates to) gigabytes costs nothing."""
+
+    max_bytes: int  # all arrays together, uncompressed
+    max_members: int = 16
+
+
+DEFAULT_LIMITS = ArchiveLimits(max_bytes=64 * 1024 * 1024)
+MAX_DIRECTORY_BYTES = 64 * 1024  # the zip's central directory
+MAX_NPY_HEADER = 4096
+ALLOWED_KINDS = "fiub"  # numbers and booleans: no objects, strings, records or voids
+
+
+def read_npz(data: bytes, what: str,
+             limits: ArchiveLimits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
+    """Every array of an archive, never unpickling, within `limits`; `WireError` names why not."""
     if not data.startswith(b"PK"):
         raise WireError(f"{what}: not an .npz archive (it must be a zip file of .npy arrays)")
+    _check_directory(data, what, limits)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > limits.max_members:
+                raise WireError(f"{what}: {len(members)} arrays, at most {limits.max_members}")
+            declared = sum(member.file_size for member in members)
+            if declared > limits.max_bytes:
+                raise WireError(f"{what}: the arrays take {declared} bytes uncompressed, more "
+                                f"than the {limits.max_bytes} this request may use")
+            arrays = {}
+            for member in members:
+                name = member.filename.removesuffix(".npy")
+                if not member.filename.endswith(".npy") or name in arrays:
+                    raise WireError(f"{what}: member {member.filename!r} is not a distinct "
+                                    f".npy array")
+                if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or \
+                        member.flag_bits & 0x1:
+                    raise WireError(f"{what}: member {member.filename!r} is encrypted or "
+                                    f"compressed with a method other than deflate")
+                with archive.open(member) as stream:
+                    arrays[name] = _read_npy(stream, member, what)
+            return arrays
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as error:
+        if isinstance(error, WireError):
+            raise
         raise WireError(f"{what}: not a readable .npz archive ({error})") from None
 
 
-def from_npz(data: bytes, what: str, expected: dict[str, type]) -> dict[str, np.ndarray]:
+def _check_directory(data: bytes, what: str, limits: ArchiveLimits) -> None:
+    """Refuse archives whose directory alone would cost time or memory to parse (thousands of
+    entries), from the end-of-directory record, before `zipfile` walks the directory."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65535))
+    if end < 0 or len(data) < end + 22:
+        raise WireError(f"{what}: not a readable .npz archive (no zip directory)")
+    entries, directory_size = struct.unpack("<HI", data[end + 10:end + 16])
+    if entries > limits.max_members or directory_size > MAX_DIRECTORY_BYTES:
+        raise WireError(f"{what}: the zip directory lists {entries} entries in "
+                        f"{directory_size} bytes; at most {limits.max_members} arrays are "
+                        f"accepted")
+
+
+def _read_npy(stream, member: zipfile.ZipInfo, what: str) -> np.ndarray:
+    """One array from its member's stream: the header is checked against the member's declared
+    size before the data are inflated, into a buffer of exactly that size."""
+    name = member.filename
+    try:
+        version = npy_format.read_magic(stream)
+    except ValueError:
+        raise WireError(f"{what}: member {name!r} is not a .npy array (no .npy magic)") from None
+    if version == (1, 0):
+        shape, fortran, dtype = npy_format.read_array_header_1_0(stream, MAX_NPY_HEADER)
+    elif version == (2, 0):
+        shape, fortran, dtype = npy_format.read_array_header_2_0(stream, MAX_NPY_HEADER)
+    else:
+        raise WireError(f"{what}: member {name!r} has .npy format {version}, expected 1.0/2.0")
+    if dtype.kind not in ALLOWED_KINDS or dtype.fields is not None or dtype.itemsize == 0:
+        raise WireError(f"{what}: member {name!r} has dtype {dtype}, expected numbers")
+    size = math.prod(shape) * dtype.itemsize
+    if stream.tell() + size != member.file_size:
+        raise WireError(f"{what}: member {name!r} declares shape {shape} of {dtype} "
+                        f"({size} bytes), but holds {member.file_size - stream.tell()}")
+    buffer = bytearray(size)
+    if stream.readinto(buffer) != size:
+        raise WireError(f"{what}: member {name!r} is truncated")
+    return np.frombuffer(buffer, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def from_npz(data: bytes, what: str, expected: dict[str, type],
+             limits: ArchiveLimits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
     """The arrays of an archive holding exactly the `expected` names with those dtypes."""
-    arrays = read_npz(data, what)
+    arrays = read_npz(data, what, limits)
     if set(arrays) != set(expected):
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
@@ -65,10 +148,10 @@ def encode_games(games: Sequence[GameRecord]) -> bytes:
     return to_npz(arrays)
 
 
-def decode_games(data: bytes) -> list[GameRecord]:
+def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[GameRecord]:
     """The games of an upload, split by `lengths`. Only the archive's structure is checked
     here; what the games hold is the replay buffer's `check`, and the rules `check_rules`."""
-    arrays = from_npz(data, "games", {**GAME_FIELDS, "lengths": np.int32})
+    arrays = from_npz(data, "games", {**GAME_FIELDS, "lengths": np.int32}, limits)
     lengths = arrays["lengths"]
     if lengths.ndim != 1 or len(lengths) == 0:
         raise WireError("games: lengths must be a non-empty 1-d array")
@@ -105,8 +188,9 @@ def encode_priorities(indices: np.ndarray, errors: np.ndarray) -> bytes:
                    "errors": np.asarray(errors, np.float32)})
 
 
-def decode_priorities(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    arrays = from_npz(data, "priorities", PRIORITY_FIELDS)
+def decode_priorities(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    arrays = from_npz(data, "priorities", PRIORITY_FIELDS, limits)
     indices, errors = arrays["indices"], arrays["errors"]
     if indices.ndim != 1 or indices.shape != errors.shape:
         raise WireError(f"priorities: indices {indices.shape} and errors {errors.shape} must "

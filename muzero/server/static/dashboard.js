@@ -65,9 +65,13 @@ function draw(ingest) {
 
 async function refresh() {
   try {
-    const [stats, log] = await Promise.all([getJson("/api/v1/stats"), getJson(`/api/v1/log?since=${lastId}`)]);
-    entries = entries.concat(log.entries);
-    if (log.entries.length) lastId = log.entries[log.entries.length - 1].id;
+    const stats = await getJson("/api/v1/stats");
+    let log;
+    do {  // the log comes in pages: read them all, each once
+      log = await getJson(`/api/v1/log?since=${lastId}`);
+      entries = entries.concat(log.entries);
+      if (log.entries.length) lastId = log.entries[log.entries.length - 1].id;
+    } while (log.more);
     showStats(stats);
     draw(log.ingest);
     setText("status", `updated ${new Date().toLocaleTimeString()}`);
