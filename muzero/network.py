@@ -237,7 +237,9 @@ class MuZeroNetwork(keras.Model):
             with h5py.File(path, "r") as file:
                 stored = file.attrs.get(METADATA_ATTRIBUTE)
                 self._check_stored_sizes(file, path)
-        except OSError as error:
+        except WeightsMismatchError:
+            raise
+        except Exception as error:  # a damaged file fails in libhdf5 in many ways: all its own
             raise WeightsMismatchError(f"{path}: not a readable HDF5 weights file ({error})") \
                 from None
         if stored is None:
@@ -262,7 +264,7 @@ class MuZeroNetwork(keras.Model):
             raise WeightsMismatchError(f"{path}: network shape differs ({details})")
         try:
             self.load_weights(path)
-        except (ValueError, KeyError, TypeError) as error:
+        except Exception as error:  # as above: whatever a damaged file makes the reader raise
             raise WeightsMismatchError(f"{path}: weights do not fit this network ({error})") \
                 from None
 

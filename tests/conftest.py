@@ -15,3 +15,17 @@ def ctrl_c_delivered():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true",
+                     help="also run the slow tier (tests marked slow: long fuzzing runs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow tier: give --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

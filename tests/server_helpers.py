@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -114,3 +115,21 @@ def random_games(count: int, seed: int = 0) -> list[GameRecord]:
                                 np.zeros((len(rows), 2), np.float32),
                                 np.stack(policies).astype(np.float32)))
     return games
+
+
+def stored(server: ServerProcess) -> dict:
+    """Everything durable the server holds, summarised: rows of each table (with the priorities'
+    sum) and the weight files."""
+    db = sqlite3.connect(f"file:{server.data_dir / 'muzero.sqlite3'}?mode=ro", uri=True)
+    try:
+        summary = {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                   for table in ("uploads", "versions", "log", "priorities")}
+        summary["priority_sum"] = db.execute("SELECT TOTAL(error) FROM priorities").fetchone()[0]
+        summary["max_position"] = db.execute(
+            "SELECT MAX(first_position + num_positions) FROM uploads").fetchone()[0]
+    finally:
+        db.close()
+    summary["files"] = sorted(path.name for path in (server.data_dir / "weights").iterdir())
+    stats = server.stats()
+    summary.update({key: stats[key] for key in ("games", "positions", "version", "step")})
+    return summary

@@ -59,7 +59,8 @@ class PlayRoom:
         with self._lock:
             record = self._games.get(game_id)
             if record is None:
-                raise LookupError(f"no game {game_id!r} (finished long ago or never started)")
+                raise LookupError(f"no game {game_id[:40]!r} (finished long ago or never "
+                                  f"started)")
             game: Game = record["game"]
             if game.terminal():
                 raise PlayError("the game is over")

@@ -371,8 +371,8 @@ class Store:
     def _forget_version(self, version: int) -> None:
         """Drop a version's row, remembering its number so that it is never given again."""
         self._db.execute("INSERT INTO meta VALUES ('last_version', ?) ON CONFLICT(key) DO "
-                         "UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)",
-                         (str(version),))
+                         "UPDATE SET value = MAX(CAST(value AS INTEGER), "
+                         "CAST(excluded.value AS INTEGER))", (version,))
         self._db.execute("DELETE FROM versions WHERE version = ?", (version,))
 
     def _next_version(self) -> int:
