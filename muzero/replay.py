@@ -173,6 +173,12 @@ class ReplayBuffer:
         self.total_positions = int(total_positions)
         self.total_games = int(total_games)
 
+    def skip(self, positions: int, games: int) -> None:
+        """Count games that are not stored (a stored upload refused when the buffer is
+        rebuilt), so that the games after them keep their position ids."""
+        self.total_positions += int(positions)
+        self.total_games += int(games)
+
     def check(self, games: Sequence[GameRecord]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Raise `ValueError` naming what makes a game unfit for this buffer (shapes, ranges,
         non-finite numbers); return the games' lengths [G] and their rows concatenated."""

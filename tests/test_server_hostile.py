@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -534,3 +535,33 @@ def test_the_client_table_forgets_old_and_surplus_clients(tmp_path, monkeypatch)
         assert list(store.clients) == ["fresh"]
     finally:
         store.close()
+
+
+def test_a_poisoned_upload_stored_by_an_older_server_is_left_out_at_restart(tmp_path):
+    """Uploads stored before rewards were checked are checked again when the buffer is
+    rebuilt: a poisoned one is skipped with a warning, the others keep their position ids."""
+    from muzero.server.storage import Store
+
+    config = TICTACTOE.make_config().replace(hidden_size=16)
+    store = Store(tmp_path, TICTACTOE, config)
+    acks = [store.add_games(wire.encode_games(random_games(3, seed=seed))) for seed in range(3)]
+    expected_ids = store.replay.position_id.copy()
+    store.close()
+    db = sqlite3.connect(tmp_path / "muzero.sqlite3")
+    db.execute("UPDATE uploads SET data = ? WHERE upload_id = ?",
+               (games_with(rewards=_set(-1, 3e38)), acks[1]["upload_id"]))
+    db.commit()
+    db.close()
+    warnings: list[str] = []
+    rebuilt = Store(tmp_path, TICTACTOE, config, warn=warnings.append)
+    try:
+        assert len(warnings) == 1 and "left out of the replay buffer" in warnings[0]
+        assert "but the rules give" in warnings[0]
+        assert rebuilt.replay.total_games == 9 and rebuilt.replay.num_games == 6
+        kept = [game for game in rebuilt.replay.games]
+        assert kept[0][0] == 0 and kept[3][0] == acks[2]["first_position"]
+        rows = np.arange(acks[2]["first_position"], rebuilt.replay.total_positions)
+        np.testing.assert_array_equal(rebuilt.replay.position_id[rows], expected_ids[rows])
+        assert np.isfinite(rebuilt.sample(16).target_values).all()
+    finally:
+        rebuilt.close()

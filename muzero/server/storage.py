@@ -193,22 +193,35 @@ class Store:
 
     def _rebuild_replay(self) -> None:
         """Refill the buffer from the newest uploads that fill its window (read newest first,
-        stopping there: older uploads stay on disk), with the priorities reported since."""
-        rows = self._db.execute("SELECT first_game, first_position, num_positions, data "
-                                "FROM uploads ORDER BY id DESC")
+        stopping there: older uploads stay on disk), with the priorities reported since.
+
+        Each upload is checked again, as a new one would be: one stored by an older server
+        that checked less (rewards, overflowing targets) is skipped with a warning, its
+        positions' ids left unused, so that it cannot poison training after a restart."""
+        rows = self._db.execute("SELECT first_game, num_games, first_position, num_positions, "
+                                "data FROM uploads ORDER BY id DESC")
         window, positions = [], 0
         for row in rows:
             window.append(row)
-            positions += row[2]
+            positions += row[3]
             if positions >= self.replay.capacity:
                 break
         rows.close()
         if not window:
             return
         oldest = window[-1]
-        self.replay.start_counting_at(oldest[1], oldest[0])
-        for _, _, _, data in reversed(window):
-            self.replay.add_games(wire.decode_games(data))
+        self.replay.start_counting_at(oldest[2], oldest[0])
+        for first_game, num_games, _, num_positions, data in reversed(window):
+            try:
+                games = self.validate_games(data)
+            except StoreError as error:
+                self._warn(f"stored games {first_game}..{first_game + num_games - 1} left out "
+                           f"of the replay buffer: {error}")
+                self.replay.skip(num_positions, num_games)
+                continue
+            self.replay.add_games(games)
+        if not self.replay.games:
+            return
         first = self.replay.games[0][0]
         stored = self._db.execute("SELECT position_id, error FROM priorities "
                                   "WHERE position_id >= ?", (first,)).fetchall()
