@@ -61,18 +61,15 @@ class TrajectoryBuilder:
 REWARD_TOLERANCE = 1e-5
 
 
-def check_rules(game, record: GameRecord) -> None:
-    """Replay `record`'s moves in `game` (a fresh environment, e.g. `plugin.make_game(...)`) and
-    raise `ValueError` naming the first move that breaks the rules: an illegal action, a wrong
-    player to move, a reward the move cannot bring, or a game that ends before or after the
-    record does.
-
-    Rewards are compared with the replay's where the rules decide them; in a game with chance
-    (the bandit's payouts) they depend on draws the record does not carry, and are checked
-    against the game's `chance_reward_bounds` instead. Observations are not compared.
+def check_rules(game, record: GameRecord) -> np.ndarray:
+    """Replay `record`'s moves in `game` (a fresh environment, e.g. `plugin.make_game(...)`),
+    raising `ValueError` naming the first move that breaks the rules: an illegal action, a wrong
+    player to move, or a game that ends before or after the record does. Returns the rewards
+    the rules gave [T, P], for `check_rewards` (one call for many games: a comparison per game
+    would cost more than the replay). Observations are not compared.
     """
-    bounds = game.chance_reward_bounds
     length = len(record)
+    replayed = np.empty_like(record.rewards)
     for t, (action, player) in enumerate(zip(record.actions.tolist(),
                                              record.to_play.tolist())):
         legal = game.legal_actions()  # all False once the game is over (the game contract)
@@ -85,15 +82,32 @@ def check_rules(game, record: GameRecord) -> None:
         if game.to_play() != player:
             raise ValueError(f"game record: move {t}: to_play is {player}, but player "
                              f"{game.to_play()} is to move")
-        replayed = game._apply(action)  # checked above: what Game.step would check again
-        recorded = record.rewards[t]
-        if bounds is None and not np.allclose(recorded, replayed, rtol=REWARD_TOLERANCE,
-                                              atol=REWARD_TOLERANCE):
-            raise ValueError(f"game record: move {t}: rewards {recorded.tolist()}, but the "
-                             f"rules give {np.asarray(replayed).tolist()}")
-        if bounds is not None and not ((recorded >= bounds[0]) & (recorded <= bounds[1])).all():
-            raise ValueError(f"game record: move {t}: rewards {recorded.tolist()} outside "
-                             f"[{bounds[0]}, {bounds[1]}], the range this game's rewards can "
-                             f"take")
+        replayed[t] = game._apply(action)  # checked above: what Game.step would check again
     if not game.terminal():
         raise ValueError(f"game record: the game is not over after its {length} moves")
+    return replayed
+
+
+def check_rewards(recorded: np.ndarray, replayed: np.ndarray,
+                  bounds: tuple[float, float] | None, lengths: np.ndarray) -> None:
+    """Raise `ValueError` naming the first move of games (rows concatenated, `lengths` [G])
+    whose recorded rewards [N, P] the rules cannot give: where the rules decide rewards
+    (`bounds` None), any that differ from the replay's `replayed` [N, P]; in a game with chance
+    (the bandit's payouts, which depend on draws a record does not carry), any outside the
+    game's `chance_reward_bounds`."""
+    if bounds is None:
+        wrong = (recorded != replayed).any(axis=1)  # exact equality is the usual case: fast
+        if wrong.any():
+            wrong &= (np.abs(recorded - replayed)
+                      > REWARD_TOLERANCE * (1 + np.abs(replayed))).any(axis=1)
+        expected = "but the rules give {}"
+    else:
+        wrong = ((recorded < bounds[0]) | (recorded > bounds[1])).any(axis=1)
+        expected = f"outside [{bounds[0]}, {bounds[1]}], the range this game's rewards can take"
+    if wrong.any():
+        row = int(np.argmax(wrong))
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        number = int(np.searchsorted(starts, row, side="right")) - 1
+        raise ValueError(f"game {number}: game record: move {row - starts[number]}: rewards "
+                         f"{recorded[row].tolist()}, "
+                         + expected.format(replayed[row].tolist()))

@@ -151,14 +151,16 @@ class ReplayBuffer:
 
     def add_games(self, games: Sequence[GameRecord]) -> None:
         """Store whole games, oldest first; nothing is stored if any game fails `check`."""
-        if not games:
-            return
-        lengths, arrays = self.check(games)
+        if games:
+            self.add_checked(*self.check(games))
+
+    def add_checked(self, lengths: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+        """Store games as `check` returned them (a caller that has checked them already)."""
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         first = 0
-        while first < len(games):  # chunks of games that fit the ring together
+        while first < len(lengths):  # chunks of games that fit the ring together
             last = first + 1
-            while last < len(games) and bounds[last + 1] - bounds[first] <= self.capacity:
+            while last < len(lengths) and bounds[last + 1] - bounds[first] <= self.capacity:
                 last += 1
             rows = slice(bounds[first], bounds[last])
             self._insert({name: array[rows] for name, array in arrays.items()},

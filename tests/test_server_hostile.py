@@ -201,20 +201,50 @@ def _memory(pid: int) -> dict[str, int]:
             for key in ("VmRSS", "VmHWM")}
 
 
-def test_a_decompression_bomb_is_refused_before_it_inflates(server):
-    bomb = _bomb(2 * 1024 * MiB)
-    assert len(bomb) < 3 * MiB
+def peak_growth(server: ServerProcess, action) -> int:
+    """How far the server's peak resident memory rose above its resident memory during
+    `action` (where the kernel lets the peak mark be reset; else above the old peak)."""
     pid = server.process.pid
-    try:  # reset the peak-RSS mark, so that VmHWM is the peak during the bomb
+    try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
         reset = True
     except OSError:
         reset = False
     before = _memory(pid)
-    refused(server, 400, "more than the", "POST", "/api/v1/games", data=bomb, headers=NPZ)
-    after = _memory(pid)
-    assert after["VmHWM"] - before["VmRSS" if reset else "VmHWM"] <= 64 * MiB
+    action()
+    growth = _memory(pid)["VmHWM"] - before["VmRSS" if reset else "VmHWM"]
+    print(f"peak resident memory growth: {growth / MiB:.1f} MiB")
+    return growth
+
+
+def test_a_decompression_bomb_is_refused_before_it_inflates(server):
+    bomb = _bomb(2 * 1024 * MiB)
+    assert len(bomb) < 3 * MiB
+    growth = peak_growth(server, lambda: refused(server, 400, "more than the", "POST",
+                                                 "/api/v1/games", data=bomb, headers=NPZ))
+    assert growth <= 64 * MiB
     assert server.stats()["games"] >= 8  # and it keeps serving
+
+
+def test_a_weights_file_claiming_gigabytes_is_refused_before_it_is_read(server, tmp_path):
+    """An HDF5 dataset of 2^29 floats that were never written: the file is small, reading it
+    would allocate 2 GiB. The muzero tag is copied from real weights, so only the size check
+    stands in the way."""
+    import h5py
+
+    real = tmp_path / "real.weights.h5"
+    real.write_bytes(requests.get(f"{server.url}/api/v1/weights/latest").content)
+    bomb = tmp_path / "bomb.weights.h5"
+    with h5py.File(real, "r") as source, h5py.File(bomb, "w") as target:
+        for key, value in source.attrs.items():
+            target.attrs[key] = value
+        target.create_dataset("vars/0", shape=(2 ** 29,), dtype="f4", chunks=(2 ** 20,),
+                              compression="gzip")
+    assert bomb.stat().st_size < 64 * 1024
+    growth = peak_growth(server, lambda: refused(
+        server, 400, "its arrays take 2147483648 bytes", "POST", "/api/v1/weights",
+        data={"step": "1"}, files={"weights": ("w.weights.h5", bomb.read_bytes())}))
+    assert growth <= 64 * MiB
 
 
 @pytest.mark.parametrize("route", ["games", "priorities"])

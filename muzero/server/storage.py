@@ -40,7 +40,7 @@ from muzero.checkpoint import optimizer_variables
 from muzero.config import Config
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.plugins import GamePlugin
-from muzero.records import GameRecord, check_rules
+from muzero.records import check_rewards, check_rules
 from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
 from muzero.server import wire
 from muzero.server.folder import TEMPORARY_PREFIX, FolderLock, remove_leftovers
@@ -213,13 +213,13 @@ class Store:
         self.replay.start_counting_at(oldest[2], oldest[0])
         for first_game, num_games, _, num_positions, data in reversed(window):
             try:
-                games = self.validate_games(data)
+                checked = self.validate_games(data)
             except StoreError as error:
                 self._warn(f"stored games {first_game}..{first_game + num_games - 1} left out "
                            f"of the replay buffer: {error}")
                 self.replay.skip(num_positions, num_games)
                 continue
-            self.replay.add_games(games)
+            self.replay.add_checked(*checked)
         if not self.replay.games:
             return
         first = self.replay.games[0][0]
@@ -229,19 +229,28 @@ class Store:
             ids, errors = np.array(stored).T
             self.replay.update_priorities(ids.astype(np.int64), errors)
 
-    def validate_games(self, data: bytes) -> list[GameRecord]:
-        """The games of an upload, or `StoreError` naming the first problem."""
+    def validate_games(self, data: bytes) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """An upload's games as the replay buffer's `check` returns them (lengths [G], rows
+        concatenated, with their value targets), or `StoreError` naming the first problem."""
         try:
             games = wire.decode_games(data, self.upload_limits)
-            self.replay.check(games)
+            checked = self.replay.check(games)
         except ValueError as error:  # WireError included
             raise StoreError(str(error)) from None
+        replayed = []
         for number, game in enumerate(games):
+            environment = self.plugin.make_game(self.config, self._rules_rng)
             try:
-                check_rules(self.plugin.make_game(self.config, self._rules_rng), game)
+                replayed.append(check_rules(environment, game))
             except ValueError as error:
                 raise StoreError(f"game {number}: {error}") from None
-        return games
+        lengths, arrays = checked
+        try:
+            check_rewards(arrays["rewards"], np.concatenate(replayed),
+                          environment.chance_reward_bounds, lengths)
+        except ValueError as error:
+            raise StoreError(str(error)) from None
+        return checked
 
     def add_games(self, data: bytes, upload_id: str | None = None,
                   client: str = "anonymous") -> dict:
@@ -251,8 +260,8 @@ class Store:
         retrying an upload whose answer it lost does not store its games twice.
         """
         upload_id = upload_id or uuid.uuid4().hex
-        games = self.validate_games(data)
-        positions = sum(len(game) for game in games)
+        checked = self.validate_games(data)
+        games, positions = len(checked[0]), int(checked[0].sum())
         now = time.time()
         with self._lock:
             done = self._db.execute("SELECT first_game, num_games, first_position FROM "
@@ -262,11 +271,11 @@ class Store:
                 self._db.execute(
                     "INSERT INTO uploads (upload_id, client, received, first_game, num_games, "
                     "first_position, num_positions, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (upload_id, client, now, first_game, len(games), first_position, positions,
+                    (upload_id, client, now, first_game, games, first_position, positions,
                      sqlite3.Binary(data)))
-                self.replay.add_games(games)
-                self._activity(client, "selfplay", now).record(now, games=len(games))
-                done = (first_game, len(games), first_position)
+                self.replay.add_checked(*checked)
+                self._activity(client, "selfplay", now).record(now, games=games)
+                done = (first_game, games, first_position)
             return {"upload_id": upload_id, "first_game": done[0], "games": done[1],
                     "first_position": done[2], "total_games": self.replay.total_games}
 
