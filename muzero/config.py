@@ -268,3 +268,25 @@ def config_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
     """The config fields the user set on the command line."""
     names = {field.name for field in dataclasses.fields(Config)}
     return {name: value for name, value in vars(arguments).items() if name in names}
+
+
+def markdown_reference() -> str:
+    """docs/configuration.md: every field with its flag, type, default and help, generated from
+    this file so that the page cannot drift from the code (a test compares them)."""
+    hints = typing.get_type_hints(Config)
+    lines = ["# Configuration reference", "",
+             "Generated from `muzero/config.py` (regenerate: `python -c \"from muzero.config "
+             "import markdown_reference; print(markdown_reference(), end='')\" > "
+             "docs/configuration.md`). Every field is also a command-line flag. The defaults "
+             "below are the config's own; a game's `make_config()` sets its own values on top "
+             "(see `games/`), and flags given on the command line override both.", "",
+             "| flag | type | default | what |", "| --- | --- | --- | --- |"]
+    for field in dataclasses.fields(Config):
+        default = (field.default_factory() if field.default is dataclasses.MISSING
+                   else field.default)
+        text = json.dumps(default) if isinstance(default, (dict, bool)) or default is None \
+            else repr(default)
+        help_text = field.metadata["help"].replace("|", "\\|")
+        lines.append(f"| `{_flag(field)}` | {hints[field.name].__name__} | `{text}` | "
+                     f"{help_text} |")
+    return "\n".join(lines) + "\n"

@@ -63,3 +63,13 @@ def test_saved_config_without_a_later_field_keeps_the_old_behaviour():
     del data["residual_dynamics"]
     assert Config.from_json(json.dumps(data)).residual_dynamics is False
     assert make_config().residual_dynamics is True
+
+
+def test_the_configuration_reference_in_docs_is_current():
+    from pathlib import Path
+
+    from muzero.config import markdown_reference
+
+    page = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert page.read_text() == markdown_reference(), (
+        "docs/configuration.md is stale: regenerate it with the command at its top")

@@ -26,10 +26,12 @@ SLOW_CASES = 1000
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     process = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
-    requests.post(f"{process.url}/api/v1/games", data=wire.encode_games(random_games(16)),
-                  headers=NPZ).raise_for_status()
-    yield process
-    process.stop()
+    try:
+        requests.post(f"{process.url}/api/v1/games", data=wire.encode_games(random_games(16)),
+                      headers=NPZ).raise_for_status()
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture
@@ -168,8 +170,8 @@ def test_fuzzed_weights(server, cases, request):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: st.lists(children, min_size=1, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, min_size=1, max_size=4),
     max_leaves=20)
 
 
