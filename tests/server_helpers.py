@@ -16,6 +16,7 @@ import requests
 
 from muzero.plugins import load_game
 from muzero.records import GameRecord
+from muzero.server import wire
 
 TINY_FLAGS = ["--hidden-size", "16", "--num-simulations", "4", "--batch-size", "16",
               "--num-unroll-steps", "3", "--jit-compile", "false", "--replay-capacity", "3000",
@@ -133,3 +134,16 @@ def stored(server: ServerProcess) -> dict:
     stats = server.stats()
     summary.update({key: stats[key] for key in ("games", "positions", "version", "step")})
     return summary
+
+
+def server_with_games(data_dir: Path, games: int):
+    """A module fixture's body: a started server holding `games` random games, stopped at the
+    end (also when the set-up fails half-way)."""
+    process = ServerProcess(data_dir).start()
+    try:
+        requests.post(f"{process.url}/api/v1/games", data=wire.encode_games(random_games(games)),
+                      headers=NPZ).raise_for_status()
+        yield process
+    finally:
+        process.stop()
+

@@ -15,7 +15,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import NPZ, ServerProcess, random_games, stored
+from server_helpers import NPZ, ServerProcess, random_games, server_with_games, stored
 
 from muzero.server import wire
 
@@ -25,13 +25,7 @@ SLOW_CASES = 1000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data").start()
-    try:
-        requests.post(f"{process.url}/api/v1/games", data=wire.encode_games(random_games(16)),
-                      headers=NPZ).raise_for_status()
-        yield process
-    finally:
-        process.stop()
+    yield from server_with_games(tmp_path_factory.mktemp("fuzz") / "data", 16)
 
 
 @pytest.fixture
@@ -128,28 +122,20 @@ def _arrays(data: bytes) -> dict[str, np.ndarray]:
 
 # ----- the routes -----
 
-def test_fuzzed_game_uploads(server, cases, request):
-    valid = wire.encode_games(random_games(3, seed=21))
-    bodies = st.one_of(mutated_bytes(valid), mutated_arrays(_arrays(valid)))
+VALID_NPZ = {  # the route's valid body (the fixture's server holds 16 games: over 32 positions)
+    "games": lambda: wire.encode_games(random_games(3, seed=21)),
+    "priorities": lambda: wire.encode_priorities(np.arange(32), np.linspace(0.1, 1.0, 32)),
+}
+
+
+@pytest.mark.parametrize("route", sorted(VALID_NPZ))
+def test_fuzzed_npz_uploads(server, cases, request, route):
+    valid = VALID_NPZ[route]()
 
     @fuzz(cases, request)
-    @given(body=bodies)
+    @given(body=st.one_of(mutated_bytes(valid), mutated_arrays(_arrays(valid))))
     def run(body):
-        check(server, "POST", "games", data=body, headers=NPZ)
-
-    run()
-
-
-def test_fuzzed_priorities(server, cases, request):
-    positions = server.stats()["positions"]
-    valid = wire.encode_priorities(np.arange(min(positions, 32)),
-                                   np.linspace(0.1, 1.0, min(positions, 32)))
-    bodies = st.one_of(mutated_bytes(valid), mutated_arrays(_arrays(valid)))
-
-    @fuzz(cases, request)
-    @given(body=bodies)
-    def run(body):
-        check(server, "POST", "priorities", data=body, headers=NPZ)
+        check(server, "POST", route, data=body, headers=NPZ)
 
     run()
 

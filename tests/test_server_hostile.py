@@ -27,6 +27,7 @@ from server_helpers import (
     error_text,
     free_port,
     random_games,
+    server_with_games,
     stored,
 )
 
@@ -41,13 +42,7 @@ README = Path(__file__).parents[1] / "README.md"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = ServerProcess(tmp_path_factory.mktemp("hostile") / "data").start()
-    try:
-        requests.post(f"{process.url}/api/v1/games", data=wire.encode_games(random_games(8)),
-                      headers=NPZ).raise_for_status()
-        yield process
-    finally:
-        process.stop()
+    yield from server_with_games(tmp_path_factory.mktemp("hostile") / "data", 8)
 
 
 def refused(server: ServerProcess, status: int, message: str, method: str, path: str,
