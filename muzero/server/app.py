@@ -21,6 +21,7 @@ from flask import Flask, Response, jsonify, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from muzero.server import wire
+from muzero.server.errors import MAX_ID, NotFound, StoreError
 from muzero.server.guards import (
     AttemptLimiter,
     HostPolicy,
@@ -30,7 +31,7 @@ from muzero.server.guards import (
     safe_next,
 )
 from muzero.server.playroom import PlayError, PlayRoom
-from muzero.server.storage import MAX_ID, NotFound, Store, StoreError
+from muzero.server.storage import Store
 
 API = "/api/v1"
 SESSION_COOKIE = "muzero_session"

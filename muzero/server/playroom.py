@@ -20,7 +20,7 @@ from muzero.config import Config
 from muzero.game import Game, GameError
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
-from muzero.server.storage import WeightsVersion
+from muzero.server.versions import WeightsVersion
 
 
 class PlayError(ValueError):

@@ -25,7 +25,6 @@ import math
 import os
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -36,28 +35,26 @@ from pathlib import Path
 
 import numpy as np
 
-from muzero.checkpoint import optimizer_variables
 from muzero.config import Config
-from muzero.network import WeightsMismatchError, network_for_game
+from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.records import check_rewards, check_rules
 from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
 from muzero.server import wire
-from muzero.server.folder import TEMPORARY_PREFIX, FolderLock, remove_leftovers
-from muzero.training import build_optimizer, check_optimizer_state
+from muzero.server.errors import MAX_ID, StoreError
+from muzero.server.folder import FolderLock, remove_leftovers
+from muzero.server.versions import NPY_HEADER_SLACK, WeightsVersion, WeightVersions
+from muzero.training import build_optimizer
 
 DATABASE = "muzero.sqlite3"
 WEIGHTS_DIR = "weights"
-DAMAGED_DIR = "damaged"  # weights files that failed the start-up check, kept for a post-mortem
 CLIENT_WINDOW_SECONDS = 60.0
 MAX_CLIENTS = 1000  # clients remembered for the dashboard; the least recently seen go first
-MAX_ID = 2 ** 63 - 1  # SQLite's largest integer: versions, steps and log ids above it are refused
 MAX_LOG_ENTRY_BYTES = 64 * 1024
 MAX_LOG_PAGE = 10_000
 MAX_INGEST_BINS = 500
 MAX_UPLOAD_BYTES = 48 * 1024 * 1024  # an upload's arrays, uncompressed, whatever the window
 MAX_BATCH_SIZE = 65536
-NPY_HEADER_SLACK = 4096  # per array of an archive: its .npy header
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,14 +72,6 @@ CREATE TABLE IF NOT EXISTS log (
 """
 
 LOG_KINDS = ("losses", "evaluation")
-
-
-class StoreError(ValueError):
-    """A request the store refuses; nothing of it was stored. The message names the problem."""
-
-
-class NotFound(LookupError):
-    """A version or record that does not exist."""
 
 
 @dataclass
@@ -104,14 +93,6 @@ class ClientActivity:
         span = CLIENT_WINDOW_SECONDS
         return {"games_per_second": sum(e[1] for e in recent) / span,
                 "batches_per_second": sum(e[2] for e in recent) / span}
-
-
-@dataclass(frozen=True)
-class WeightsVersion:
-    version: int
-    step: int
-    path: Path
-    optimizer_path: Path | None
 
 
 class Store:
@@ -145,9 +126,10 @@ class Store:
         self.config = self._stored_config(config)
         sample_game = plugin.make_game(self.config, np.random.default_rng(0))
         self.network = network_for_game(plugin, self.config)  # checks uploaded weights
-        optimizer = build_optimizer(self.config)
+        optimizer = build_optimizer(self.config)  # checks uploaded optimizer states
         optimizer.build(self.network.trainable_variables)
-        self._optimizer_variables = list(optimizer.variables)  # checks uploaded optimizer states
+        self.weights = WeightVersions(self._db, self._lock, self.data_dir / WEIGHTS_DIR,
+                                      self.network, list(optimizer.variables), self._warn)
         self.replay = ReplayBuffer(self.config, tuple(sample_game.observation_shape),
                                    sample_game.num_actions, sample_game.num_players,
                                    np.random.default_rng([self.config.seed, 2]),
@@ -155,18 +137,14 @@ class Store:
         self.upload_limits = self._upload_limits(sample_game)
         self.priority_limits = wire.ArchiveLimits(
             MAX_BATCH_SIZE * 12 + 2 * NPY_HEADER_SLACK, max_members=2)
-        self.optimizer_limits = wire.ArchiveLimits(
-            sum(math.prod(v.shape) * 8 for v in self._optimizer_variables)
-            + NPY_HEADER_SLACK * len(self._optimizer_variables),
-            max_members=len(self._optimizer_variables))
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self.started = time.time()
         self.clients: dict[str, ClientActivity] = {}
         self._rebuild_replay()
-        self._check_weights_on_disk()
-        if self.latest_weights() is None:  # self-play can start before any training
-            self._save_initial_weights()
+        self.weights.check_on_disk()
+        if self.weights.latest() is None:  # self-play can start before any training
+            self.weights.save_initial()
 
     def _upload_limits(self, game) -> wire.ArchiveLimits:
         """An upload may carry at most a replay window of positions (longer games are refused
@@ -315,150 +293,21 @@ class Store:
             activity = self.clients[client] = ClientActivity(kind, now)
         return activity
 
-    # ----- weights -----
+    # ----- weights (kept by `versions.WeightVersions`) -----
 
     def latest_weights(self) -> WeightsVersion | None:
-        with self._lock:
-            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
-                                   "ORDER BY version DESC LIMIT 1").fetchone()
-        return self._version(row)
+        return self.weights.latest()
 
     def weights_version(self, version: int) -> WeightsVersion:
-        if not 0 <= version <= MAX_ID:
-            raise NotFound(f"no weights version {version}")
-        with self._lock:
-            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
-                                   "WHERE version = ?", (version,)).fetchone()
-        if row is None:
-            raise NotFound(f"no weights version {version}")
-        return self._version(row)
-
-    def _version(self, row) -> WeightsVersion | None:
-        if row is None:
-            return None
-        folder = self.data_dir / WEIGHTS_DIR
-        return WeightsVersion(row[0], row[1], folder / row[2],
-                              folder / row[3] if row[3] else None)
-
-    def _save_initial_weights(self) -> None:
-        with tempfile.TemporaryDirectory(dir=self.data_dir, prefix=TEMPORARY_PREFIX) as folder:
-            path = Path(folder) / "initial.weights.h5"
-            self.network.save_weights_file(path)
-            self.add_weights(path.read_bytes(), None, step=0, client="server")
-
-    def _check_weights_on_disk(self) -> None:
-        """Start-up integrity check: every version's files present, the newest loadable and
-        finite. A version whose file is lost is dropped with a warning (its number is not
-        reused); a damaged newest file is moved to `weights/damaged/` and the next newest
-        intact version serves."""
-        folder = self.data_dir / WEIGHTS_DIR
-        rows = self._db.execute("SELECT version, weights, optimizer FROM versions "
-                                "ORDER BY version DESC").fetchall()
-        newest_intact = None
-        for version, weights, optimizer in rows:
-            problem = None
-            if not (folder / weights).is_file():
-                problem = f"its file weights/{weights} is missing"
-            elif newest_intact is None:
-                problem = self._weights_problem(folder / weights)
-                if problem is not None:
-                    (folder / DAMAGED_DIR).mkdir(exist_ok=True)
-                    os.replace(folder / weights, folder / DAMAGED_DIR / weights)
-                    problem += f"; the file is now weights/{DAMAGED_DIR}/{weights}"
-            if problem is not None:
-                self._forget_version(version)
-                self._warn(f"weights version {version} dropped: {problem}")
-                continue
-            newest_intact = newest_intact or version
-            if optimizer is not None and not (folder / optimizer).is_file():
-                self._db.execute("UPDATE versions SET optimizer = NULL WHERE version = ?",
-                                 (version,))
-                self._warn(f"weights version {version}: its optimizer state weights/"
-                           f"{optimizer} is missing; a trainer resuming from it starts a "
-                           f"fresh optimizer")
-        if rows and newest_intact != rows[0][0]:
-            self._warn(f"serving weights version {newest_intact} (the newest intact one)"
-                       if newest_intact else "no intact weights left: starting from new ones")
-
-    def _weights_problem(self, path: Path) -> str | None:
-        """Why the weights file at `path` cannot serve this run, or None."""
-        try:
-            self.network.load_weights_file(path)
-        except (WeightsMismatchError, ValueError, OSError) as error:
-            return str(error).replace(str(path), path.name)
-        if not all(np.isfinite(array).all() for array in self.network.get_weights()):
-            return "it holds non-finite numbers (NaN or infinity)"
-        return None
-
-    def _forget_version(self, version: int) -> None:
-        """Drop a version's row, remembering its number so that it is never given again."""
-        self._db.execute("INSERT INTO meta VALUES ('last_version', ?) ON CONFLICT(key) DO "
-                         "UPDATE SET value = MAX(CAST(value AS INTEGER), "
-                         "CAST(excluded.value AS INTEGER))", (version,))
-        self._db.execute("DELETE FROM versions WHERE version = ?", (version,))
-
-    def _next_version(self) -> int:
-        latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
-        forgotten = self._db.execute("SELECT value FROM meta WHERE key = 'last_version'"
-                                     ).fetchone()
-        return max(latest, int(forgotten[0]) if forgotten else 0) + 1
+        return self.weights.get(version)
 
     def add_weights(self, weights: bytes, optimizer: bytes | None, step: int,
                     client: str = "anonymous") -> WeightsVersion:
-        """Check the weights fit the game's network (and the optimizer state its optimizer),
-        write them atomically, then commit. Nothing is left on disk by a refused upload."""
-        if not 0 <= step <= MAX_ID:
-            raise StoreError(f"step must be in [0, 2^63), got {step}")
-        if optimizer is not None:
-            self._check_optimizer_state(optimizer)
-        folder = self.data_dir / WEIGHTS_DIR
-        staged, committed = [], []
-        try:
-            for suffix, data in ((".weights.h5", weights), (".optimizer.npz", optimizer)):
-                if data is None:
-                    continue
-                handle, name = tempfile.mkstemp(suffix=suffix, dir=folder,
-                                                prefix=TEMPORARY_PREFIX)
-                with os.fdopen(handle, "wb") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                staged.append(Path(name))
-            with self._lock:
-                problem = self._weights_problem(staged[0])
-                if problem is not None:
-                    raise StoreError(f"weights: {problem}".replace(staged[0].name, "upload"))
-                version = self._next_version()
-                names = [f"v{version:06d}.weights.h5",
-                         f"v{version:06d}.optimizer.npz" if optimizer is not None else None]
-                for path, name in zip(staged, names):
-                    os.replace(path, folder / name)
-                    committed.append(folder / name)
-                _fsync_directory(folder)
-                now = time.time()
-                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
-                                 (version, step, now, names[0], names[1]))
-                committed.clear()  # the row names them now
-                if client != "server":
-                    self._activity(client, "train", now).last_seen = now
-        finally:
-            for path in staged + committed:  # refused, or the row was never written
-                path.unlink(missing_ok=True)
-        return self._version((version, step, names[0], names[1]))
-
-    def _check_optimizer_state(self, data: bytes) -> None:
-        """An optimizer state must fit this run's optimizer of this network, with finite
-        numbers: a trainer resuming from it would otherwise fail or train on garbage."""
-        try:
-            arrays = optimizer_variables(wire.read_npz(data, "optimizer", self.optimizer_limits))
-            check_optimizer_state(self._optimizer_variables, arrays)
-        except ValueError as error:  # WireError included
-            raise StoreError(f"optimizer: {error}".replace("optimizer: optimizer", "optimizer")) \
-                from None
-        for index, array in enumerate(arrays):
-            if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
-                raise StoreError(f"optimizer: variable {index} holds non-finite or non-numeric "
-                                 f"values")
+        added = self.weights.add(weights, optimizer, step)
+        now = time.time()
+        with self._lock:
+            self._activity(client, "train", now).last_seen = now
+        return added
 
     # ----- training log and statistics -----
 
@@ -551,11 +400,3 @@ def stored_config(data_dir: str | os.PathLike) -> Config | None:
         return _read_config(db)
     finally:
         db.close()
-
-
-def _fsync_directory(folder: Path) -> None:
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)

@@ -1,0 +1,206 @@
+"""The run's weights: one HDF5 file per version (plus the learner's optimizer state when it sends
+one) in `weights/`, and a row per version in the store's SQLite database.
+
+A new version is written to a temporary file, checked against the game's network (shapes,
+finite values; the optimizer state against the optimizer of that network), fsynced and renamed
+before its row is committed; a refused or failed upload leaves no file behind. Version numbers
+only grow, even past a version dropped at start-up because its file was lost or damaged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from muzero.checkpoint import optimizer_variables
+from muzero.network import MuZeroNetwork, WeightsMismatchError
+from muzero.server import wire
+from muzero.server.errors import MAX_ID, NotFound, StoreError
+from muzero.server.folder import TEMPORARY_PREFIX
+from muzero.training import check_optimizer_state
+
+DAMAGED_DIR = "damaged"  # weights files that failed the start-up check, kept for a post-mortem
+NPY_HEADER_SLACK = 4096  # per array of an archive: its .npy header
+
+
+@dataclass(frozen=True)
+class WeightsVersion:
+    version: int
+    step: int
+    path: Path
+    optimizer_path: Path | None
+
+
+class WeightVersions:
+    """The versions in `folder`, their rows in `db` (guarded by the store's `lock`)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, folder: Path,
+                 network: MuZeroNetwork, optimizer_variables: list,
+                 warn: Callable[[str], None]):
+        self._db = db
+        self._lock = lock
+        self.folder = folder
+        self.network = network  # uploads are loaded into it to be checked
+        self._optimizer_variables = optimizer_variables
+        self._warn = warn
+        self.optimizer_limits = wire.ArchiveLimits(
+            sum(math.prod(v.shape) * 8 for v in optimizer_variables)
+            + NPY_HEADER_SLACK * len(optimizer_variables), max_members=len(optimizer_variables))
+
+    def latest(self) -> WeightsVersion | None:
+        with self._lock:
+            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                   "ORDER BY version DESC LIMIT 1").fetchone()
+        return self._version(row)
+
+    def get(self, version: int) -> WeightsVersion:
+        if not 0 <= version <= MAX_ID:
+            raise NotFound(f"no weights version {version}")
+        with self._lock:
+            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                   "WHERE version = ?", (version,)).fetchone()
+        if row is None:
+            raise NotFound(f"no weights version {version}")
+        return self._version(row)
+
+    def _version(self, row) -> WeightsVersion | None:
+        if row is None:
+            return None
+        return WeightsVersion(row[0], row[1], self.folder / row[2],
+                              self.folder / row[3] if row[3] else None)
+
+    def save_initial(self) -> None:
+        """Version 1: the network's initial weights, so self-play can start before training."""
+        with tempfile.TemporaryDirectory(dir=self.folder.parent,
+                                         prefix=TEMPORARY_PREFIX) as folder:
+            path = Path(folder) / "initial.weights.h5"
+            self.network.save_weights_file(path)
+            self.add(path.read_bytes(), None, step=0)
+
+    def check_on_disk(self) -> None:
+        """Start-up integrity check: every version's files present, the newest loadable and
+        finite. A version whose file is lost is dropped with a warning (its number is not
+        reused); a damaged newest file is moved to `weights/damaged/` and the next newest
+        intact version serves. Older versions are checked for presence only: loading each of
+        a long run's thousands of versions would make every start slow."""
+        folder = self.folder
+        rows = self._db.execute("SELECT version, weights, optimizer FROM versions "
+                                "ORDER BY version DESC").fetchall()
+        newest_intact = None
+        for version, weights, optimizer in rows:
+            problem = None
+            if not (folder / weights).is_file():
+                problem = f"its file weights/{weights} is missing"
+            elif newest_intact is None:
+                problem = self._weights_problem(folder / weights)
+                if problem is not None:
+                    (folder / DAMAGED_DIR).mkdir(exist_ok=True)
+                    os.replace(folder / weights, folder / DAMAGED_DIR / weights)
+                    problem += f"; the file is now weights/{DAMAGED_DIR}/{weights}"
+            if problem is not None:
+                self._forget(version)
+                self._warn(f"weights version {version} dropped: {problem}")
+                continue
+            newest_intact = newest_intact or version
+            if optimizer is not None and not (folder / optimizer).is_file():
+                self._db.execute("UPDATE versions SET optimizer = NULL WHERE version = ?",
+                                 (version,))
+                self._warn(f"weights version {version}: its optimizer state weights/"
+                           f"{optimizer} is missing; a trainer resuming from it starts a "
+                           f"fresh optimizer")
+        if rows and newest_intact != rows[0][0]:
+            self._warn(f"serving weights version {newest_intact} (the newest intact one)"
+                       if newest_intact else "no intact weights left: starting from new ones")
+
+    def _weights_problem(self, path: Path) -> str | None:
+        """Why the weights file at `path` cannot serve this run, or None."""
+        try:
+            self.network.load_weights_file(path)
+        except (WeightsMismatchError, ValueError, OSError) as error:
+            return str(error).replace(str(path), path.name)
+        if not all(np.isfinite(array).all() for array in self.network.get_weights()):
+            return "it holds non-finite numbers (NaN or infinity)"
+        return None
+
+    def _forget(self, version: int) -> None:
+        """Drop a version's row, remembering its number so that it is never given again."""
+        self._db.execute("INSERT INTO meta VALUES ('last_version', ?) ON CONFLICT(key) DO "
+                         "UPDATE SET value = MAX(CAST(value AS INTEGER), "
+                         "CAST(excluded.value AS INTEGER))", (version,))
+        self._db.execute("DELETE FROM versions WHERE version = ?", (version,))
+
+    def _next_version(self) -> int:
+        latest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+        forgotten = self._db.execute("SELECT value FROM meta WHERE key = 'last_version'"
+                                     ).fetchone()
+        return max(latest, int(forgotten[0]) if forgotten else 0) + 1
+
+    def add(self, weights: bytes, optimizer: bytes | None, step: int) -> WeightsVersion:
+        """Check the weights fit the game's network (and the optimizer state its optimizer),
+        write them atomically, then commit. Nothing is left on disk by a refused upload."""
+        if not 0 <= step <= MAX_ID:
+            raise StoreError(f"step must be in [0, 2^63), got {step}")
+        if optimizer is not None:
+            self._check_optimizer_state(optimizer)
+        folder = self.folder
+        staged, committed = [], []
+        try:
+            for suffix, data in ((".weights.h5", weights), (".optimizer.npz", optimizer)):
+                if data is None:
+                    continue
+                handle, name = tempfile.mkstemp(suffix=suffix, dir=folder,
+                                                prefix=TEMPORARY_PREFIX)
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                staged.append(Path(name))
+            with self._lock:
+                problem = self._weights_problem(staged[0])
+                if problem is not None:
+                    raise StoreError(f"weights: {problem}".replace(staged[0].name, "upload"))
+                version = self._next_version()
+                names = [f"v{version:06d}.weights.h5",
+                         f"v{version:06d}.optimizer.npz" if optimizer is not None else None]
+                for path, name in zip(staged, names):
+                    os.replace(path, folder / name)
+                    committed.append(folder / name)
+                _fsync_directory(folder)
+                self._db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?)",
+                                 (version, step, time.time(), names[0], names[1]))
+                committed.clear()  # the row names them now
+        finally:
+            for path in staged + committed:  # refused, or the row was never written
+                path.unlink(missing_ok=True)
+        return self._version((version, step, names[0], names[1]))
+
+    def _check_optimizer_state(self, data: bytes) -> None:
+        """An optimizer state must fit this run's optimizer of this network, with finite
+        numbers: a trainer resuming from it would otherwise fail or train on garbage."""
+        try:
+            arrays = optimizer_variables(wire.read_npz(data, "optimizer", self.optimizer_limits))
+            check_optimizer_state(self._optimizer_variables, arrays)
+        except ValueError as error:  # WireError included
+            raise StoreError(f"optimizer: {error}".replace("optimizer: optimizer", "optimizer")) \
+                from None
+        for index, array in enumerate(arrays):
+            if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
+                raise StoreError(f"optimizer: variable {index} holds non-finite or non-numeric "
+                                 f"values")
+
+
+def _fsync_directory(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
