@@ -161,7 +161,7 @@ def test_bandit_observations_follow_the_history(bandit):
     assert len(record) == OneArmBandit(np.random.default_rng(0)).horizon
 
 
-@pytest.mark.parametrize("probability", [0.0, 1.0])
+@pytest.mark.parametrize("probability", [0.0, 0.5, 1.0])
 def test_random_moves_replace_the_searchs_choice_at_their_rate(tictactoe, probability):
     plugin, config, inference = tictactoe
     config = config.replace(freezing_moves=0, random_move_probability=probability)
@@ -170,8 +170,10 @@ def test_random_moves_replace_the_searchs_choice_at_their_rate(tictactoe, probab
                     for record in games for t, action in enumerate(record.actions)]
     if probability == 0.0:
         assert all(most_visited)
-    else:  # uniform over the legal moves: the most visited one about a fifth of the time
+    elif probability == 1.0:  # uniform over the legal moves: the most visited one about a fifth
         assert 0.1 < np.mean(most_visited) < 0.45
+    else:  # half the moves the search's, half uniform: about 0.5 + 0.5 / 5
+        assert 0.45 < np.mean(most_visited) < 0.8
     evaluation = VectorisedSelfPlay(plugin, config, inference, 8, np.random.default_rng(0),
                                     add_noise=False).play(8)
     assert all(record.policies[t, action] == record.policies[t].max()

@@ -84,9 +84,17 @@ def test_sgd_optimizer_and_state_round_trip(tictactoe_replay):
     batch = replay.sample(config.batch_size)
     learner.train_step(batch)
     state = learner.optimizer_state()
+    assert sum(np.abs(array).sum() for array in state[1:]) > 0  # the step filled the momenta
     other = Learner(network_for_game(plugin, config), config)
+    other.network.set_weights(learner.network.get_weights())
     other.set_optimizer_state(state)
     assert other.step == 1
+    for restored, saved in zip(other.optimizer_state(), state):
+        np.testing.assert_array_equal(restored, saved)
+    learner.train_step(batch)  # the restored learner continues exactly where the first one is
+    other.train_step(batch)
+    for continued, resumed in zip(learner.network.get_weights(), other.network.get_weights()):
+        np.testing.assert_allclose(resumed, continued, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="optimizer state has"):
         Learner(network_for_game(plugin, config.replace(optimizer="adam")),
                 config.replace(optimizer="adam")).set_optimizer_state(state)
