@@ -403,6 +403,10 @@ def test_sign_in_is_safe(tmp_path):
         forged = requests.get(f"{server.url}/api/v1/stats",
                               cookies={"muzero_session": cookie[:-4] + "0000"})
         assert forged.status_code == 401
+        by_address = requests.get(f"{server.url}/api/v1/stats",  # with a token: any name
+                                  headers={"Host": "10.1.2.3:5000",
+                                           "Authorization": "Bearer s3cret"})
+        assert by_address.status_code == 200
         guesser = requests.Session()
         answers = [guesser.post(f"{server.url}/login", data={"token": f"guess{i}"}).status_code
                    for i in range(7)]

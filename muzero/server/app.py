@@ -300,7 +300,10 @@ def serve(store: Store, host: str, port: int, token: str | None = None, threads:
     limit is the app's: a larger body is refused from its Content-Length, unread."""
     from waitress import serve as waitress_serve
 
-    app = create_app(store, token, max_body_bytes, HostPolicy(host, allowed_hosts))
+    # with a token, any name: a page that rebinds its own name to this server cannot send the
+    # token (nor the session cookie, which belongs to the server's own origin)
+    names = allowed_hosts + (("*",) if token is not None else ())
+    app = create_app(store, token, max_body_bytes, HostPolicy(host, names))
     waitress_serve(app, host=host, port=port, threads=threads, ident="muzero",
                    clear_untrusted_proxy_headers=True, max_request_body_size=max_body_bytes + 1)
 

@@ -1,9 +1,10 @@
 """What stands between the network and the app: bounded JSON, the Host and Origin checks, the
 sign-in session and its rate limit, safe redirects.
 
-- **Host**: a request must name this server (the address it listens on, a loopback name, or a
-  name given with `--allow-host`), so that a web page on another site cannot reach a server on
-  loopback by pointing its own name at 127.0.0.1 (DNS rebinding).
+- **Host**: without a token, a request must name this server (the address it listens on, a
+  loopback name, or a name given with `--allow-host`), so that a web page on another site cannot
+  reach a server on loopback by pointing its own name at 127.0.0.1 (DNS rebinding). With a token
+  any name is served: such a page cannot send the token.
 - **Origin**: a browser marks every cross-site write with `Origin` (and `Sec-Fetch-Site`); a
   write from another site is refused, so a page the user visits cannot upload games or weights
   to a server without a token.
