@@ -219,7 +219,7 @@ class ReplayBuffer:
         if not (np.isfinite(values).all() and np.isfinite(errors).all()):
             raise ValueError("game record: rewards and root values overflow float32 in the "
                              "value targets")
-        arrays["values"] = values
+        arrays["values"], arrays["value_errors"] = values, errors
         return lengths, arrays
 
     def _insert(self, arrays: dict[str, np.ndarray], lengths: np.ndarray) -> None:
@@ -230,15 +230,13 @@ class ReplayBuffer:
             first, old_length = self.games.popleft()
             self.priorities[np.arange(first, first + old_length) % self.capacity] = 0.0
         rows = np.arange(start, start + total) % self.capacity
-        values = arrays["values"]  # computed by `check`
         for name in RECORD_FIELDS:
             getattr(self, name)[rows] = arrays[name]
-        self.values[rows] = values
+        self.values[rows] = arrays["values"]  # targets and priorities: computed by `check`
         self.position[rows] = _positions_in_games(lengths)
         self.length[rows] = np.repeat(lengths, lengths)
         self.position_id[rows] = np.arange(start, start + total)
-        errors = np.abs(arrays["root_values"] - values).max(axis=1)
-        self.priorities[rows] = self._priority(errors)
+        self.priorities[rows] = self._priority(arrays["value_errors"])  # from `check`
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.games.extend((start + int(offset), int(length))
                           for offset, length in zip(offsets, lengths))

@@ -43,7 +43,7 @@ from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
 from muzero.server import wire
 from muzero.server.errors import MAX_ID, StoreError
 from muzero.server.folder import FolderLock, remove_leftovers
-from muzero.server.versions import NPY_HEADER_SLACK, WeightsVersion, WeightVersions
+from muzero.server.versions import WeightsVersion, WeightVersions
 from muzero.training import build_optimizer
 
 DATABASE = "muzero.sqlite3"
@@ -136,7 +136,7 @@ class Store:
                                    symmetries_from_plugin(plugin, self.config))
         self.upload_limits = self._upload_limits(sample_game)
         self.priority_limits = wire.ArchiveLimits(
-            MAX_BATCH_SIZE * 12 + 2 * NPY_HEADER_SLACK, max_members=2)
+            MAX_BATCH_SIZE * 12 + 2 * wire.NPY_HEADER_SLACK, max_members=2)
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self.started = time.time()
@@ -152,7 +152,7 @@ class Store:
         values = (int(np.prod(game.observation_shape)) + 1 + game.num_players + 1
                   + game.num_players + game.num_actions + 1)  # the last: `lengths`
         arrays = len(wire.GAME_FIELDS) + 1
-        needed = self.replay.capacity * values * 4 + NPY_HEADER_SLACK * arrays
+        needed = self.replay.capacity * values * 4 + wire.NPY_HEADER_SLACK * arrays
         return wire.ArchiveLimits(min(needed, MAX_UPLOAD_BYTES), max_members=arrays)
 
     # ----- configuration -----

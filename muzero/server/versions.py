@@ -29,7 +29,6 @@ from muzero.server.folder import TEMPORARY_PREFIX
 from muzero.training import check_optimizer_state
 
 DAMAGED_DIR = "damaged"  # weights files that failed the start-up check, kept for a post-mortem
-NPY_HEADER_SLACK = 4096  # per array of an archive: its .npy header
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,8 @@ class WeightVersions:
         self._warn = warn
         self.optimizer_limits = wire.ArchiveLimits(
             sum(math.prod(v.shape) * 8 for v in optimizer_variables)
-            + NPY_HEADER_SLACK * len(optimizer_variables), max_members=len(optimizer_variables))
+            + wire.NPY_HEADER_SLACK * len(optimizer_variables),
+            max_members=len(optimizer_variables))
 
     def latest(self) -> WeightsVersion | None:
         with self._lock:

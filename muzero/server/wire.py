@@ -48,6 +48,7 @@ class ArchiveLimits:
 DEFAULT_LIMITS = ArchiveLimits(max_bytes=64 * 1024 * 1024)
 MAX_DIRECTORY_BYTES = 64 * 1024  # the zip's central directory
 MAX_NPY_HEADER = 4096
+NPY_HEADER_SLACK = 4096  # what a route's byte budget allows per array for its .npy header
 ALLOWED_KINDS = "fiub"  # numbers and booleans: no objects, strings, records or voids
 
 
