@@ -108,17 +108,24 @@ def steps_allowed(config: Config, games: int) -> int:
 
 
 class Prefetcher:
-    """Draws a learner round's `count` batches from `replay` in a background thread, one step
-    ahead, and applies the learner's priority updates from that thread.
+    """Draws a learner round's `count` batches from `replay` in a background thread and applies
+    the learner's priority updates from that thread, in a fixed order whatever the threads'
+    timing, so a seeded run stays reproducible.
 
-    The order is fixed, whatever the threads' timing: batch k is drawn after the updates of
-    batches 0 .. k-2 are applied and before that of batch k-1 (priorities are one step stale),
-    so a seeded run stays reproducible. The draw (and, in async mode, the HTTP round trip)
-    overlaps the train step of the batch before. Every batch taken must get its update.
+    Batch k is drawn once the updates of batches 0 .. k-1-`lag` are applied. With `lag` 0 every
+    batch sees the priorities of all batches before it, as prioritized replay assumes; the draw
+    then waits for the previous train step. With `lag` 1 the draw (and, in async mode, its HTTP
+    round trip) overlaps the previous train step, but the positions that step trains on keep
+    their old, high priorities for one more draw and tend to be drawn again: on the bandit this
+    cost 0.1-0.5 of return on three seeds (docs/experiments.md). Every batch taken must get its
+    update.
     """
 
-    def __init__(self, replay: Replay, batch_size: int, count: int):
+    def __init__(self, replay: Replay, batch_size: int, count: int, lag: int = 0):
+        if lag not in (0, 1):
+            raise ValueError(f"lag must be 0 or 1, got {lag}")
         self._replay = replay
+        self._lag = lag
         self._batches: queue.Queue = queue.Queue(maxsize=1)
         self._updates: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -141,7 +148,7 @@ class Prefetcher:
     def _work(self, batch_size: int, count: int) -> None:
         try:
             for k in range(count):
-                if k >= 2 and not self._apply_next_update():
+                if k > self._lag and not self._apply_next_update():
                     return
                 self._batches.put(self._replay.sample(batch_size))
             while self._apply_next_update():
@@ -169,12 +176,13 @@ class Prefetcher:
 
 
 def learner_round(learner: Learner, replay: Replay, weights: Weights, num_steps: int,
-                  progress: Callable[[int], None] | None = None) -> dict[str, float]:
-    """Train `num_steps` steps on batches from `replay` (drawn one ahead by a `Prefetcher`),
-    report new priorities after each, then publish the weights. Returns the mean of each loss
-    over the round."""
+                  progress: Callable[[int], None] | None = None,
+                  priority_lag: int = 0) -> dict[str, float]:
+    """Train `num_steps` steps on batches from `replay` (drawn by a `Prefetcher` with
+    `priority_lag`), report new priorities after each, then publish the weights. Returns the
+    mean of each loss over the round."""
     sums = dict.fromkeys(LOSS_NAMES, 0.0)
-    with Prefetcher(replay, learner.config.batch_size, num_steps) as batches:
+    with Prefetcher(replay, learner.config.batch_size, num_steps, priority_lag) as batches:
         for _ in range(num_steps):
             batch = batches.sample(learner.config.batch_size)
             result = learner.train_step(batch)

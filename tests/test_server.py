@@ -564,18 +564,36 @@ class RecordingReplay:
         self.updates.append(indices)
 
 
-def test_prefetcher_serves_batches_in_order_and_sends_every_update():
+@pytest.mark.parametrize("lag", [0, 1])
+def test_prefetcher_serves_batches_in_order_and_sends_every_update(lag):
     from muzero.loops import Prefetcher
 
     replay = RecordingReplay()
-    with Prefetcher(replay, 4, 5) as prefetched:
+    with Prefetcher(replay, 4, 5, lag) as prefetched:
         for step in range(1, 6):
             assert prefetched.sample(4) == step
-            # batch k + 2 is drawn only after the update of batch k: never more than one ahead
-            assert len(replay.updates) >= step - 2
+            # batch k is drawn only after the updates of batches before k - lag
+            assert len(replay.updates) >= step - 1 - lag
             assert replay.drawn <= step + 1
             prefetched.update_priorities(step, None)
     assert replay.updates == [1, 2, 3, 4, 5] and replay.drawn == 5
+
+
+def test_prefetcher_without_lag_draws_each_batch_after_every_earlier_update():
+    """What prioritized replay assumes: batch k sees the priorities of batches 0 .. k-1."""
+    from muzero.loops import Prefetcher
+
+    class CheckingReplay(RecordingReplay):
+        def sample(self, batch_size):
+            assert len(self.updates) == self.drawn, "a batch was drawn before an update landed"
+            return super().sample(batch_size)
+
+    replay = CheckingReplay()
+    with Prefetcher(replay, 4, 6, lag=0) as prefetched:
+        for step in range(1, 7):
+            assert prefetched.sample(4) == step
+            prefetched.update_priorities(step, None)
+    assert replay.updates == [1, 2, 3, 4, 5, 6]
 
 
 def test_prefetcher_raises_the_samplers_error_in_the_learner():
