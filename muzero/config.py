@@ -62,7 +62,7 @@ def _param(default: Any, help: str, check: Check | None = None, flag: str | None
 
 # A saved config (checkpoint, server) lists every field of its time; one missing a field added
 # since was trained with the behaviour before it, which is not always the new default.
-FIELDS_ADDED_LATER = {"residual_dynamics": False}
+FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +112,17 @@ class Config:
         "KnownBounds; board games: -1); equal to known_value_max: no bounds, each tree's "
         "own min-max")
     known_value_max: float = _param(0.0, "upper bound of Q known in advance (board games: 1)")
+    search: str = _param(
+        "muzero", "muzero: Dirichlet noise at the root, selection_rule at every node, visit "
+        "shares as the policy target; gumbel: Gumbel MuZero (Danihelka et al. 2022): "
+        "Gumbel-top-m root actions and sequential halving, the improved policy "
+        "softmax(logits + sigma(completed Q)) as the target and below the root",
+        _one_of("muzero", "gumbel"))
+    gumbel_considered_actions: int = _param(16, "gumbel: root actions considered, m (paper: 16)",
+                                            _at_least(1))
+    gumbel_c_visit: float = _param(50.0, "gumbel: c_visit of sigma(q) = (c_visit + max "
+                                   "visits) * c_scale * q (paper: 50)", _at_least(0.0))
+    gumbel_c_scale: float = _param(1.0, "gumbel: c_scale of sigma (paper: 1)", _positive)
 
     # --- self-play and inference ---
     num_envs: int = _param(64, "game slots played in lockstep by self-play", _at_least(1),

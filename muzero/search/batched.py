@@ -13,8 +13,8 @@ import abc
 
 import numpy as np
 
-from muzero.search import kernels
-from muzero.search.tree import SearchSettings, TreeArrays
+from muzero.search import gumbel, kernels
+from muzero.search.tree import SearchSettings, TreeArrays, halving_table
 
 
 def check_array(name: str, array: np.ndarray, shape: tuple[int, ...],
@@ -59,7 +59,7 @@ class SearchTree(abc.ABC):
         to_play = check_array("to_play", to_play, (B,), np.int32)
         value = check_array("value", value, (B, P), np.float32)
         policy_logits = check_array("policy_logits", policy_logits, (B, A), np.float32)
-        fraction = self.settings.exploration_fraction
+        fraction = 0.0 if self.settings.gumbel else self.settings.exploration_fraction
         if noise is None:
             noise, fraction = np.zeros((B, A)), 0.0
         noise = check_array("noise", noise, (B, A), np.float64)
@@ -93,7 +93,9 @@ class SearchTree(abc.ABC):
 
     def choose_actions(self, move_number: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """Actions [B] int32: sampled by visit count while move_number[b] < freezing_moves,
-        most visited afterwards; uniforms [B] float64 in [0, 1) drive the sampling."""
+        most visited afterwards; uniforms [B] float64 in [0, 1) drive the sampling. With
+        `settings.gumbel` the root's Gumbel draws do the sampling: the best survivor of the
+        halving, whatever the move number."""
         move_number = check_array("move_number", move_number, (self.batch_size,), np.int32)
         uniforms = check_array("uniforms", uniforms, (self.batch_size,), np.float64)
         return self._choose_actions(move_number, uniforms)
@@ -107,7 +109,8 @@ class SearchTree(abc.ABC):
 
     @abc.abstractmethod
     def root_policy(self) -> np.ndarray:
-        """Visit-count shares of the root's actions [B, A] float32 (the policy target)."""
+        """The policy target [B, A] float32: the root's visit shares, or with `settings.gumbel`
+        the improved policy softmax(logits + sigma(completed Q))."""
 
     @abc.abstractmethod
     def root_values(self) -> np.ndarray:
@@ -136,6 +139,9 @@ class NumbaTree(SearchTree):
                                                     num_actions, num_players)
         self._heads: dict[int, NumbaTree] = {batch_size: self}
         self._reciprocal = exploration_reciprocals(settings.num_simulations)
+        self._halving = halving_table(min(settings.considered_actions, num_actions),
+                                      settings.num_simulations)
+        self._scratch = np.zeros((batch_size, num_actions))
         self._returns = np.zeros((batch_size, num_players))
         self._parent_out = np.zeros(batch_size, dtype=np.int32)
         self._action_out = np.zeros(batch_size, dtype=np.int32)
@@ -157,21 +163,30 @@ class NumbaTree(SearchTree):
     def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
         t = self.arrays
         kernels.expand_roots(t.children, t.edge_visits, t.edge_q, t.visit_count, t.value_sum,
-                             t.reward, t.prior, t.to_play, t.parent, t.action_from_parent, t.min_q,
-                             t.max_q, legal, to_play, value, policy_logits, noise, fraction,
-                             *self.settings.initial_bounds())
+                             t.node_value, t.reward, t.prior, t.to_play, t.parent,
+                             t.action_from_parent, t.min_q, t.max_q, legal, to_play, value,
+                             policy_logits, noise, fraction, *self.settings.initial_bounds())
+        if self.settings.gumbel:
+            t.root_gumbel[:] = noise
 
     def _select(self):
         t, s = self.arrays, self.settings
-        kernels.select_leaves(t.children, t.edge_visits, t.edge_q, t.prior, t.visit_count,
-                              t.min_q, t.max_q, self._reciprocal, s.rule, s.pb_c_init,
-                              s.pb_c_base, self._parent_out, self._action_out)
+        if s.gumbel:
+            gumbel.select_leaves(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
+                                 t.to_play, t.min_q, t.max_q, t.root_gumbel, self._halving,
+                                 self._halving.shape[0] - 1, s.c_visit, s.c_scale,
+                                 self._scratch, self._parent_out, self._action_out)
+        else:
+            kernels.select_leaves(t.children, t.edge_visits, t.edge_q, t.prior, t.visit_count,
+                                  t.min_q, t.max_q, self._reciprocal, s.rule, s.pb_c_init,
+                                  s.pb_c_base, self._parent_out, self._action_out)
         return self._parent_out, self._action_out
 
     def _expand_and_backup(self, reward, value, to_play, policy_logits):
         t = self.arrays
         kernels.expand_and_backup(t.children, t.edge_visits, t.edge_q, t.visit_count, t.value_sum,
-                                  t.reward, t.prior, t.to_play, t.parent, t.action_from_parent,
+                                  t.node_value, t.reward, t.prior, t.to_play, t.parent,
+                                  t.action_from_parent,
                                   t.min_q, t.max_q, self._returns, self.simulation + 1,
                                   self._parent_out, self._action_out, reward, value, to_play,
                                   policy_logits, self.settings.discount)
@@ -185,12 +200,23 @@ class NumbaTree(SearchTree):
         return self._value_out.copy()
 
     def _root_statistics(self) -> None:
-        t = self.arrays
-        kernels.root_statistics(t.edge_visits, t.visit_count, t.value_sum, self._policy_out,
-                                self._value_out)
+        t, s = self.arrays, self.settings
+        if s.gumbel:
+            gumbel.root_statistics(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
+                                   t.to_play, t.visit_count, t.value_sum, t.min_q, t.max_q,
+                                   s.c_visit, s.c_scale, self._scratch, self._policy_out,
+                                   self._value_out)
+        else:
+            kernels.root_statistics(t.edge_visits, t.visit_count, t.value_sum, self._policy_out,
+                                    self._value_out)
 
     def _choose_actions(self, move_number, uniforms):
         t, s = self.arrays, self.settings
+        if s.gumbel:
+            gumbel.choose_actions(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
+                                  t.to_play, t.min_q, t.max_q, t.root_gumbel, s.c_visit,
+                                  s.c_scale, self._scratch, self._chosen_out)
+            return self._chosen_out.copy()
         kernels.choose_actions(t.edge_visits, move_number, s.freezing_moves, s.temperature,
                                uniforms, self._chosen_out)
         return self._chosen_out.copy()

@@ -36,9 +36,9 @@ def _write_softmax(logits, out, legal_row):
 
 
 @njit(cache=True, nogil=True)
-def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, reward, prior, to_play,
-                 parent, action_from_parent, min_q, max_q, legal, root_to_play, root_value,
-                 policy_logits, noise, noise_fraction, initial_low, initial_high):
+def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, node_value, reward, prior,
+                 to_play, parent, action_from_parent, min_q, max_q, legal, root_to_play,
+                 root_value, policy_logits, noise, noise_fraction, initial_low, initial_high):
     """Make node 0 of every tree a fresh root from the representation + prediction output.
 
     legal [B, A] bool, root_to_play [B] int32, root_value [B, P], policy_logits [B, A],
@@ -68,6 +68,7 @@ def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, reward, 
             edge_q[b, ROOT, a] = 0.0
         for p in range(num_players):
             value_sum[b, ROOT, p] = root_value[b, p]
+            node_value[b, ROOT, p] = root_value[b, p]
             reward[b, ROOT, p] = 0.0
         visit_count[b, ROOT] = 1
         to_play[b, ROOT] = player
@@ -141,8 +142,8 @@ def select_leaves(children, edge_visits, edge_q, prior, visit_count, min_q, max_
 
 
 @njit(cache=True, nogil=True)
-def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, reward, prior,
-                      to_play, parent, action_from_parent, min_q, max_q, returns, new_node,
+def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, node_value, reward,
+                      prior, to_play, parent, action_from_parent, min_q, max_q, returns, new_node,
                       parent_node, action, leaf_reward, leaf_value, leaf_to_play, policy_logits,
                       discount):
     """Create node `new_node` under (parent_node[b], action[b]) in every tree and back up.
@@ -171,6 +172,7 @@ def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, rew
         for p in range(num_players):
             reward[b, new_node, p] = leaf_reward[b, p]
             value_sum[b, new_node, p] = 0.0
+            node_value[b, new_node, p] = leaf_value[b, p]
             returns[b, p] = leaf_value[b, p]
         node = new_node
         while node != NO_PARENT:

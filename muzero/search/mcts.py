@@ -14,7 +14,7 @@ from muzero.stopwatch import Stopwatch
 
 class SearchResult(NamedTuple):
     actions: np.ndarray  # [B] int32: the moves to play
-    policy: np.ndarray  # [B, A] float32: root visit shares (policy targets)
+    policy: np.ndarray  # [B, A] float32: policy targets (visit shares, or Gumbel's improved policy)
     root_value: np.ndarray  # [B, P] float32: root search value of every player (value targets)
 
 
@@ -73,9 +73,7 @@ class MCTS:
         hidden = self._hidden_store(initial.hidden.shape[1:])[:batch]
         hidden[:, ROOT] = initial.hidden
         watch.lap("hidden")
-        noise = None
-        if settings.exploration_fraction > 0.0:
-            noise = self.rng.standard_gamma(settings.dirichlet_alpha, (batch, tree.num_actions))
+        noise = settings.root_noise(self.rng, (batch, tree.num_actions))
         tree.expand_roots(legal, to_play, initial.value, initial.policy_logits, noise)
         watch.lap("search")
         for simulation in range(settings.num_simulations):

@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from muzero.search.batched import SearchTree
-from muzero.search.tree import RULE_UCB, SearchSettings
+from muzero.search.gumbel import LOW_LOGIT
+from muzero.search.tree import RULE_UCB, SearchSettings, halving_schedule
 
 
 def softmax(logits: list[float]) -> list[float]:
@@ -25,7 +26,7 @@ def softmax(logits: list[float]) -> list[float]:
 
 class Node:
     def __init__(self, index: int, to_play: int, reward: list[float], priors: dict[int, float],
-                 parent: Node | None):
+                 parent: Node | None, value: list[float]):
         self.index = index  # numbering of tree.py: root 0, the node made at simulation i is i + 1
         self.to_play = to_play
         self.reward = reward  # every player's reward on the edge into this node
@@ -34,6 +35,7 @@ class Node:
         self.children: dict[int, Node] = {}
         self.visit_count = 0
         self.value_sum = [0.0] * len(reward)
+        self.value = value  # the network's value of this node, every player's
 
     def q(self, player: int, discount: float) -> float:
         """Reward into this node plus the discounted mean return, for `player`."""
@@ -52,6 +54,10 @@ class MinMax:
         reciprocal of the range, as the kernel does)."""
         return (q - self.low) * (1.0 / (self.high - self.low)) if self.high > self.low else q
 
+    def normalise_or_half(self, q: float) -> float:
+        """Gumbel's normalisation: as `normalise`, but 0.5 for every Q while there is no range."""
+        return (q - self.low) * (1.0 / (self.high - self.low)) if self.high > self.low else 0.5
+
 
 class ReferenceTree(SearchTree):
     """Plain-Python implementation of `SearchTree`."""
@@ -61,6 +67,7 @@ class ReferenceTree(SearchTree):
         super().__init__(batch_size, num_actions, num_players, settings)
         self.roots: list[Node] = []
         self.stats: list[MinMax] = []
+        self.gumbel: list[list[float]] = []  # the root's Gumbel draws per tree
         self._pending: list[tuple[Node, int]] = []
 
     def head(self, rows: int) -> ReferenceTree:
@@ -70,6 +77,7 @@ class ReferenceTree(SearchTree):
 
     def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
         self.roots, self.stats = [], []
+        self.gumbel = [[float(g) for g in row] for row in noise]
         for b in range(self.batch_size):
             actions = [a for a in range(self.num_actions) if legal[b, a]]
             priors = dict(zip(actions, softmax([float(policy_logits[b, a]) for a in actions])))
@@ -80,7 +88,8 @@ class ReferenceTree(SearchTree):
                 for a in actions:
                     share = noise[b, a] / noise_total
                     priors[a] = (1.0 - fraction) * priors[a] + fraction * share
-            root = Node(0, int(to_play[b]), [0.0] * self.num_players, priors, None)
+            root = Node(0, int(to_play[b]), [0.0] * self.num_players, priors, None,
+                        [float(v) for v in value[b]])
             root.visit_count = 1
             root.value_sum = [float(v) for v in value[b]]
             self.roots.append(root)
@@ -101,9 +110,58 @@ class ReferenceTree(SearchTree):
             q = stats.normalise(child.q(node.to_play, s.discount))
         return q + node.priors[action] * scale * (1.0 / (1.0 + child_visits))
 
+    def _improved_logits(self, node: Node, stats: MinMax) -> tuple[dict[int, float], int]:
+        """Gumbel MuZero: log prior + sigma(completed Q) of each action (see gumbel.py), and the
+        node's total edge visits."""
+        s, player = self.settings, node.to_play
+        total, most, visited_prior, weighted_q = 0, 0, 0.0, 0.0
+        for a in sorted(node.priors):
+            child = node.children.get(a)
+            if child is not None:
+                total += child.visit_count
+                most = max(most, child.visit_count)
+                visited_prior += node.priors[a]
+                weighted_q += node.priors[a] * child.q(player, s.discount)
+        v_mix = node.value[player]
+        if total > 0 and visited_prior > 0.0:
+            v_mix = (v_mix + total * (weighted_q / visited_prior)) / (1.0 + total)
+        scale = (s.c_visit + most) * s.c_scale
+        improved = {}
+        for a in sorted(node.priors):
+            child = node.children.get(a)
+            q = child.q(player, s.discount) if child is not None else v_mix
+            p = node.priors[a]
+            improved[a] = ((math.log(p) if p > 0.0 else LOW_LOGIT)
+                           + scale * stats.normalise_or_half(q))
+        return improved, total
+
+    def _best_root_action(self, b: int, improved: dict[int, float], visits: int) -> int:
+        """Among root actions with exactly `visits` visits, the best by g + improved logit."""
+        counts = self._root_counts(self.roots[b])
+        candidates = [a for a in sorted(improved) if counts[a] == visits]
+        return max(candidates, key=lambda a: (self.gumbel[b][a] + improved[a], -a))
+
+    def _select_gumbel(self, b: int) -> tuple[Node, int]:
+        root, stats = self.roots[b], self.stats[b]
+        improved, simulation = self._improved_logits(root, stats)
+        considered = min(self.settings.considered_actions, len(root.priors))
+        schedule = halving_schedule(considered, self.settings.num_simulations)
+        node, action = root, self._best_root_action(b, improved, schedule[simulation])
+        while action in node.children:
+            node = node.children[action]
+            improved, total = self._improved_logits(node, stats)
+            policy = dict(zip(improved, softmax(list(improved.values()))))
+            scores = {a: policy[a] - (node.children[a].visit_count if a in node.children else 0)
+                      * (1.0 / (1.0 + total)) for a in sorted(policy)}
+            action = max(scores, key=lambda a: (scores[a], -a))
+        return node, action
+
     def _select(self):
         self._pending = []
-        for root, stats in zip(self.roots, self.stats):
+        for b, (root, stats) in enumerate(zip(self.roots, self.stats)):
+            if self.settings.gumbel:
+                self._pending.append(self._select_gumbel(b))
+                continue
             node = root
             while True:
                 scores = {a: self._score(node, a, stats) for a in sorted(node.priors)}
@@ -119,7 +177,7 @@ class ReferenceTree(SearchTree):
         for b, ((parent, action), stats) in enumerate(zip(self._pending, self.stats)):
             priors = dict(enumerate(softmax([float(x) for x in policy_logits[b]])))
             leaf = Node(self.simulation + 1, int(to_play[b]), [float(r) for r in reward[b]],
-                        priors, parent)
+                        priors, parent, [float(v) for v in value[b]])
             parent.children[action] = leaf
             for p in range(self.num_players):
                 node, g = leaf, float(value[b, p])
@@ -141,6 +199,11 @@ class ReferenceTree(SearchTree):
     def root_policy(self) -> np.ndarray:
         policy = np.zeros((self.batch_size, self.num_actions), dtype=np.float32)
         for b, root in enumerate(self.roots):
+            if self.settings.gumbel:
+                improved, _ = self._improved_logits(root, self.stats[b])
+                for a, share in zip(improved, softmax(list(improved.values()))):
+                    policy[b, a] = share
+                continue
             counts = self._root_counts(root)
             total = sum(counts)
             policy[b] = [c / total for c in counts]
@@ -156,6 +219,10 @@ class ReferenceTree(SearchTree):
         for b, root in enumerate(self.roots):
             counts = self._root_counts(root)
             most = max(counts)
+            if s.gumbel:
+                improved, _ = self._improved_logits(root, self.stats[b])
+                actions[b] = self._best_root_action(b, improved, most)
+                continue
             best = counts.index(most)
             if move_number[b] >= s.freezing_moves:
                 actions[b] = best

@@ -44,6 +44,20 @@ class SearchSettings:
     temperature: float
     known_value_min: float = 0.0  # equal bounds: none known (each tree's own min-max)
     known_value_max: float = 0.0
+    gumbel: bool = False  # Gumbel MuZero at the root and below (see gumbel.py)
+    gumbel_noise: bool = False  # draw Gumbel noise at the root (self-play); off: deterministic
+    considered_actions: int = 16  # m: root actions sampled by Gumbel-top-k
+    c_visit: float = 50.0  # sigma(q) = (c_visit + max visits) * c_scale * q
+    c_scale: float = 1.0
+
+    def root_noise(self, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray | None:
+        """The root's noise for one move, or None: gamma draws for the Dirichlet noise of MuZero,
+        Gumbel(0, 1) draws for Gumbel MuZero."""
+        if self.gumbel:
+            return rng.gumbel(size=shape) if self.gumbel_noise else None
+        if self.exploration_fraction > 0.0:
+            return rng.standard_gamma(self.dirichlet_alpha, shape)
+        return None
 
     def initial_bounds(self) -> tuple[float, float]:
         """The (low, high) a fresh tree's Q statistics start from: the known bounds, which Q
@@ -55,7 +69,8 @@ class SearchSettings:
 
     @classmethod
     def from_config(cls, config: Config, add_noise: bool = True) -> SearchSettings:
-        """Self-play settings; `add_noise=False` for evaluation (no Dirichlet noise at the root)."""
+        """Self-play settings; `add_noise=False` for evaluation (no noise at the root)."""
+        gumbel = config.search == "gumbel"
         return cls(
             num_simulations=config.num_simulations,
             discount=config.discount,
@@ -63,11 +78,17 @@ class SearchSettings:
             pb_c_init=config.pb_c_init,
             pb_c_base=config.pb_c_base,
             dirichlet_alpha=config.root_dirichlet_alpha,
-            exploration_fraction=config.root_exploration_fraction if add_noise else 0.0,
+            exploration_fraction=(config.root_exploration_fraction
+                                  if add_noise and not gumbel else 0.0),
             freezing_moves=config.freezing_moves,
             temperature=config.temperature,
             known_value_min=config.known_value_min,
             known_value_max=config.known_value_max,
+            gumbel=gumbel,
+            gumbel_noise=gumbel and add_noise,
+            considered_actions=config.gumbel_considered_actions,
+            c_visit=config.gumbel_c_visit,
+            c_scale=config.gumbel_c_scale,
         )
 
 
@@ -82,6 +103,8 @@ class TreeArrays:
     value_sum: np.ndarray  # [B, N, P] float64: sum of backed-up returns, one per player
     reward: np.ndarray  # [B, N, P] float64: reward of every player on the edge into the node
     prior: np.ndarray  # [B, N, A] float64
+    node_value: np.ndarray  # [B, N, P] float64: the network's value at each node (Gumbel's v)
+    root_gumbel: np.ndarray  # [B, A] float64: the root's Gumbel draws (0 without noise)
     to_play: np.ndarray  # [B, N] int32: player who chooses the action at the node
     parent: np.ndarray  # [B, N] int32: NO_PARENT for the root
     action_from_parent: np.ndarray  # [B, N] int32: NO_ACTION for the root
@@ -100,9 +123,44 @@ class TreeArrays:
             value_sum=np.zeros(shape + (num_players,), dtype=np.float64),
             reward=np.zeros(shape + (num_players,), dtype=np.float64),
             prior=np.zeros(shape + (num_actions,), dtype=np.float64),
+            node_value=np.zeros(shape + (num_players,), dtype=np.float64),
+            root_gumbel=np.zeros((batch_size, num_actions), dtype=np.float64),
             to_play=np.zeros(shape, dtype=np.int32),
             parent=np.full(shape, NO_PARENT, dtype=np.int32),
             action_from_parent=np.full(shape, NO_ACTION, dtype=np.int32),
             min_q=np.full(batch_size, np.inf),
             max_q=np.full(batch_size, -np.inf),
         )
+
+
+def halving_schedule(num_considered: int, num_simulations: int) -> list[int]:
+    """Sequential halving of Gumbel MuZero as a list: entry s is how many visits the root action
+    that simulation s goes to has before it (only actions with that count are candidates; the
+    best of them by g + logits + sigma(q) is taken).
+
+    The budget is split evenly over ceil(log2(m)) phases; each phase gives every remaining
+    action the same number of visits (at least one), then keeps the better half, never fewer
+    than two. Budget left after the last phase keeps visiting the final two in turn. With m = 1
+    every simulation goes to the one action.
+    """
+    if num_considered <= 1:
+        return list(range(num_simulations))
+    phases = math.ceil(math.log2(num_considered))
+    schedule: list[int] = []
+    remaining, visits_each = num_considered, 0
+    while len(schedule) < num_simulations:
+        rounds = max(1, num_simulations // (phases * remaining))
+        for _ in range(rounds):
+            schedule.extend([visits_each] * remaining)
+            visits_each += 1
+        remaining = max(2, remaining // 2)
+    return schedule[:num_simulations]
+
+
+def halving_table(max_considered: int, num_simulations: int) -> np.ndarray:
+    """[max_considered + 1, S] int32: `halving_schedule(m, S)` in row m (row 0 unused), so a
+    kernel looks up the schedule of a root with fewer legal actions than `max_considered`."""
+    table = np.zeros((max_considered + 1, max(num_simulations, 1)), dtype=np.int32)
+    for m in range(1, max_considered + 1):
+        table[m, :num_simulations] = halving_schedule(m, num_simulations)
+    return table

@@ -1,0 +1,174 @@
+"""Numba kernels of Gumbel MuZero (Danihelka et al., ICLR 2022, "Policy improvement by planning
+with Gumbel"), on the same tree arrays as kernels.py.
+
+Why: with visit counts as the policy target, a search that visits an action rarely teaches
+nothing about it, and Dirichlet noise is the only exploration. Gumbel MuZero samples m root
+actions without replacement (Gumbel-top-m on the logits), spends the budget on them by
+sequential halving, and trains the policy towards softmax(logits + sigma(completed Q)), which
+improves on the network's policy in expectation whatever the number of simulations.
+
+- completed Q: an action's Q where it was visited, elsewhere v_mix, the network's value of the
+  node mixed with the prior-weighted mean Q of the visited actions (paper, eq. 33);
+- sigma(q) = (c_visit + max_b N(b)) * c_scale * q, with q normalised by the tree's min-max
+  statistics (the known bounds where given), 0.5 for every action while the tree has no range;
+- root: the simulation's action is the best by g + logits + sigma(completed Q) among the actions
+  that have exactly the visits the halving schedule names (tree.halving_schedule);
+- below the root: argmax of pi'(a) - N(a) / (1 + sum N), pi' = softmax(logits + sigma);
+- the move: the best survivor (most visits) by g + logits + sigma; without noise (g = 0) the
+  choice is deterministic, for evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from muzero.search.tree import ILLEGAL, NO_ACTION, ROOT, UNEXPANDED
+
+LOW_LOGIT = -1e9  # log of a prior that underflowed to 0: never preferred, still finite
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _improved_logits(children, edge_visits, edge_q, prior, node_value, b, node, player, low,
+                     inverse_span, c_visit, c_scale, out):
+    """out[a] = log prior(a) + sigma(completed Q(a)) at `node` (-inf for illegal actions).
+
+    Returns the node's total edge visits."""
+    num_actions = children.shape[2]
+    total_visits = 0
+    most_visits = 0
+    visited_prior = 0.0
+    weighted_q = 0.0
+    for a in range(num_actions):
+        visits = edge_visits[b, node, a]
+        if children[b, node, a] != ILLEGAL and visits > 0:
+            total_visits += visits
+            most_visits = max(most_visits, visits)
+            visited_prior += prior[b, node, a]
+            weighted_q += prior[b, node, a] * edge_q[b, node, a]
+    v_mix = node_value[b, node, player]
+    if total_visits > 0 and visited_prior > 0.0:
+        v_mix = (v_mix + total_visits * (weighted_q / visited_prior)) / (1.0 + total_visits)
+    scale = (c_visit + most_visits) * c_scale
+    for a in range(num_actions):
+        if children[b, node, a] == ILLEGAL:
+            out[a] = -np.inf
+            continue
+        q = edge_q[b, node, a] if edge_visits[b, node, a] > 0 else v_mix
+        normalised = (q - low) * inverse_span if inverse_span > 0.0 else 0.5
+        p = prior[b, node, a]
+        out[a] = (math.log(p) if p > 0.0 else LOW_LOGIT) + scale * normalised
+    return total_visits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _softmax_in_place(row):
+    """row = softmax(row), -inf entries giving 0."""
+    top = -np.inf
+    for a in range(row.shape[0]):
+        top = max(top, row[a])
+    total = 0.0
+    for a in range(row.shape[0]):
+        row[a] = math.exp(row[a] - top) if row[a] > -np.inf else 0.0
+        total += row[a]
+    inverse_total = 1.0 / total
+    for a in range(row.shape[0]):
+        row[a] *= inverse_total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _span(min_q, max_q, b):
+    return 1.0 / (max_q[b] - min_q[b]) if max_q[b] > min_q[b] else 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _best_with_visits(children, edge_visits, root_gumbel, improved, b, visits):
+    """The root action with exactly `visits` visits of highest g + improved logit (lowest index
+    on ties)."""
+    best = NO_ACTION
+    best_score = -np.inf
+    for a in range(children.shape[2]):
+        if children[b, ROOT, a] == ILLEGAL or edge_visits[b, ROOT, a] != visits:
+            continue
+        score = root_gumbel[b, a] + improved[a]
+        if best == NO_ACTION or score > best_score:
+            best = a
+            best_score = score
+    return best
+
+
+@njit(cache=True, nogil=True)
+def select_leaves(children, edge_visits, edge_q, prior, node_value, to_play, min_q, max_q,
+                  root_gumbel, schedule, max_considered, c_visit, c_scale, scratch, out_parent,
+                  out_action):
+    """Descend every tree to an unexpanded edge by Gumbel MuZero's rules.
+
+    schedule [m + 1, S] int32: tree.halving_table; scratch [B, A] float64.
+    """
+    num_actions = children.shape[2]
+    for b in range(children.shape[0]):
+        low = min_q[b]
+        inverse_span = _span(min_q, max_q, b)
+        improved = scratch[b]
+        simulation = _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
+                                      to_play[b, ROOT], low, inverse_span, c_visit, c_scale,
+                                      improved)
+        legal = 0
+        for a in range(num_actions):
+            if children[b, ROOT, a] != ILLEGAL:
+                legal += 1
+        considered = min(max_considered, legal)
+        node = ROOT
+        action = _best_with_visits(children, edge_visits, root_gumbel, improved, b,
+                                   schedule[considered, simulation])
+        if action == NO_ACTION:
+            raise ValueError("no root action has the visits the halving schedule names")
+        while children[b, node, action] != UNEXPANDED:
+            node = children[b, node, action]
+            total = _improved_logits(children, edge_visits, edge_q, prior, node_value, b, node,
+                                     to_play[b, node], low, inverse_span, c_visit, c_scale,
+                                     improved)
+            _softmax_in_place(improved)
+            inverse_total = 1.0 / (1.0 + total)
+            best_score = -np.inf
+            for a in range(num_actions):
+                score = improved[a] - edge_visits[b, node, a] * inverse_total
+                if score > best_score:
+                    best_score = score
+                    action = a
+        out_parent[b] = node
+        out_action[b] = action
+
+
+@njit(cache=True, nogil=True)
+def root_statistics(children, edge_visits, edge_q, prior, node_value, to_play, visit_count,
+                    value_sum, min_q, max_q, c_visit, c_scale, scratch, out_policy, out_value):
+    """out_policy [B, A]: the improved policy softmax(logits + sigma(completed Q)) at the root
+    (the policy target); out_value [B, P]: mean backed-up root return, as in MuZero."""
+    for b in range(children.shape[0]):
+        improved = scratch[b]
+        _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
+                         to_play[b, ROOT], min_q[b], _span(min_q, max_q, b), c_visit, c_scale,
+                         improved)
+        _softmax_in_place(improved)
+        for a in range(children.shape[2]):
+            out_policy[b, a] = improved[a]
+        for p in range(value_sum.shape[2]):
+            out_value[b, p] = value_sum[b, ROOT, p] / visit_count[b, ROOT]
+
+
+@njit(cache=True, nogil=True)
+def choose_actions(children, edge_visits, edge_q, prior, node_value, to_play, min_q, max_q,
+                   root_gumbel, c_visit, c_scale, scratch, out_action):
+    """The move: among the most visited root actions (the halving's survivors), the best by
+    g + logits + sigma(completed Q)."""
+    for b in range(children.shape[0]):
+        _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
+                         to_play[b, ROOT], min_q[b], _span(min_q, max_q, b), c_visit, c_scale,
+                         scratch[b])
+        most = 0
+        for a in range(children.shape[2]):
+            most = max(most, edge_visits[b, ROOT, a])
+        out_action[b] = _best_with_visits(children, edge_visits, root_gumbel, scratch[b], b, most)
