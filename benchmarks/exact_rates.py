@@ -2,6 +2,11 @@
 
     python benchmarks/exact_rates.py CHECKPOINT [CHECKPOINT ...]
 
+For each checkpoint it also prints the two figures of issue 14's bar: the lines the agent loses
+in each seat (every opponent reply explored: a line lost to some opponent is a loss of
+positive probability against random play), and the share of the 4,520 reachable positions with
+a move to make in which the agent's move keeps the position's game-theoretic value.
+
 The evaluation at a checkpoint plays 50 games per seat against the random player, so its win
 rates carry a sampling error of several points. A tic-tac-toe agent is deterministic, so its true
 rates follow from the game tree: every random move is a branch of probability 1/(legal moves),
@@ -20,7 +25,7 @@ from math import comb
 
 import numpy as np
 
-from games.tictactoe import TicTacToe, minimax_values, winner
+from games.tictactoe import TicTacToe, minimax_value, minimax_values, winner
 
 Chooser = Callable[[TicTacToe], list[tuple[int, float]]]  # moves and their probabilities
 WIN, DRAW, LOSS = range(3)
@@ -78,18 +83,46 @@ def most_wins_never_losing(seat: int) -> Chooser:
     return choose
 
 
-def agent_chooser(checkpoint: str) -> Chooser:
+def reachable_positions() -> list[TicTacToe]:
+    """Every position reachable from the empty board with a move to make (4,520)."""
+    found: dict[tuple[int, ...], TicTacToe] = {}
+    frontier = [TicTacToe()]
+    while frontier:
+        game = frontier.pop()
+        if game.terminal() or game.board in found:
+            continue
+        found[game.board] = game
+        for move in np.flatnonzero(game.legal_actions()):
+            child = copy.deepcopy(game)
+            child.step(int(move))
+            frontier.append(child)
+    return list(found.values())
+
+
+def agent_moves(checkpoint: str) -> dict[tuple[int, ...], int]:
+    """The agent's move in every reachable position, searched in batches."""
     from muzero import load_agent
 
-    agent = load_agent(checkpoint)
-    cache: dict[bytes, int] = {}
+    positions = reachable_positions()
+    actions = load_agent(checkpoint).search_games(positions).actions
+    return {game.board: int(move) for game, move in zip(positions, actions)}
 
-    def choose(game: TicTacToe) -> list[tuple[int, float]]:
-        key = game.observation().tobytes()
-        if key not in cache:
-            cache[key] = int(agent.select_action(game))
-        return [(cache[key], 1.0)]
-    return choose
+
+def agent_chooser(moves: dict[tuple[int, ...], int]) -> Chooser:
+    return lambda game: [(moves[game.board], 1.0)]
+
+
+def value_kept_share(moves: dict[tuple[int, ...], int]) -> float:
+    """Share of positions where the chosen move has the position's minimax value."""
+    kept = sum(minimax_values(board)[move] == minimax_value(board)
+               for board, move in moves.items())
+    return kept / len(moves)
+
+
+def lost_lines(choose: Chooser, seat: int) -> int:
+    misses: list = []
+    outcomes(TicTacToe(), seat, choose, misses=misses)
+    return sum(result == "L" for _, result, _ in misses)
 
 
 def chance_of_at_least(wins: int, games: int, rate: float) -> float:
@@ -119,8 +152,12 @@ def main() -> None:
     report("minimax, random ties", [minimax_with_random_ties] * 2, 0)
     report("most wins, never losing", [most_wins_never_losing(0), most_wins_never_losing(1)], 0)
     for checkpoint in arguments.checkpoints:
-        choose = agent_chooser(checkpoint)
+        moves = agent_moves(checkpoint)
+        choose = agent_chooser(moves)
         report(checkpoint, [choose, choose], arguments.show)
+        print(f"{checkpoint}: lines lost as X {lost_lines(choose, 0)}, as O "
+              f"{lost_lines(choose, 1)}; exact value kept in {value_kept_share(moves):.2%} of "
+              f"{len(moves)} positions")
 
 
 if __name__ == "__main__":
