@@ -205,3 +205,41 @@ def test_weights_saved_before_residual_dynamics_load_into_a_plain_dynamics(tmp_p
     network_for_game(plugin, config).load_weights_file(path)
     with pytest.raises(WeightsMismatchError, match="residual_dynamics: file False vs network True"):
         network_for_game(plugin, config.replace(residual_dynamics=True)).load_weights_file(path)
+
+
+def test_per_action_dynamics_gives_each_action_its_own_first_layer():
+    """Zeroing the first layer's weights of action 1 changes what action 1 does and nothing
+    that action 0 does; the plain dynamics has no such slice."""
+    plugin, config = small_config("onearmbandit", per_action_dynamics=True)
+    network = network_for_game(plugin, config)
+    hidden = network.representation(np.random.default_rng(0).random((4, 3), np.float32))
+    actions = tf.constant([0, 1, 0, 1])
+
+    def step():
+        return [output.numpy() for output in network.dynamics([hidden, actions])]
+
+    before = step()
+    first = [layer for layer in network.dynamics.layers
+             if isinstance(layer, tf.keras.layers.Dense)][0]
+    kernel, bias = first.get_weights()
+    size = config.hidden_size
+    assert kernel.shape == (size, size * 2)  # one [H, H] block per action
+    kernel[:, size:], bias[size:] = 0.0, 0.0
+    first.set_weights([kernel, bias])
+    after = step()
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old[[0, 2]], new[[0, 2]])
+        assert not np.allclose(old[[1, 3]], new[[1, 3]])
+
+
+def test_weights_saved_before_per_action_dynamics_load_as_concatenated_actions(tmp_path):
+    plugin, config = small_config("onearmbandit")
+    path = tmp_path / "old.weights.h5"
+    network_for_game(plugin, config).save_weights_file(path)
+    with h5py.File(path, "a") as file:  # as written before the field existed
+        spec = json.loads(file.attrs["muzero_metadata"])
+        del spec["per_action_dynamics"]
+        file.attrs["muzero_metadata"] = json.dumps(spec)
+    network_for_game(plugin, config).load_weights_file(path)
+    with pytest.raises(WeightsMismatchError, match="per_action_dynamics: file False vs network"):
+        network_for_game(plugin, config.replace(per_action_dynamics=True)).load_weights_file(path)
