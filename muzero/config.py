@@ -62,8 +62,7 @@ def _param(default: Any, help: str, check: Check | None = None, flag: str | None
 
 # A saved config (checkpoint, server) lists every field of its time; one missing a field added
 # since was trained with the behaviour before it, which is not always the new default.
-FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero",
-                     "per_action_dynamics": False}
+FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +85,6 @@ class Config:
     residual_dynamics: bool = _param(True, "mlp: the dynamics adds its output to the hidden "
                                      "state it was given, so what a move leaves unchanged "
                                      "carries over (false: a plain MLP)")
-    per_action_dynamics: bool = _param(
-        False, "mlp: the dynamics' first layer has its own weights for each action, so what an "
-        "action does can depend on the state from the first layer on (false: the action is a "
-        "one-hot concatenated to the hidden state)")
     scalar_support_size: int = _param(
         0, "0: values and rewards are scalars trained with MSE; K > 0: categorical support of "
         "2K+1 atoms over h(x), trained with cross-entropy", _at_least(0))

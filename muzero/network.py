@@ -49,7 +49,6 @@ class NetworkSpec:
     mlp_layers: int
     scalar_support_size: int
     residual_dynamics: bool
-    per_action_dynamics: bool
 
     @classmethod
     def from_config(cls, config: Config, observation_shape: tuple[int, ...], num_actions: int,
@@ -59,8 +58,7 @@ class NetworkSpec:
                    num_players=num_players, channels=config.channels,
                    num_blocks=config.num_blocks, hidden_size=config.hidden_size,
                    mlp_layers=config.mlp_layers, scalar_support_size=config.scalar_support_size,
-                   residual_dynamics=config.residual_dynamics,
-                   per_action_dynamics=config.per_action_dynamics)
+                   residual_dynamics=config.residual_dynamics)
 
     @property
     def scalar_width(self) -> int:
@@ -164,25 +162,6 @@ def _mlp(x, spec: NetworkSpec, init: _Initializers):
     return x
 
 
-def _per_action_mlp(hidden, action, spec: NetworkSpec, init: _Initializers):
-    """The MLP with a first layer of one weight matrix and bias per action: [B, H] features.
-
-    Why: with the action as a one-hot input, an effect that depends on both state and action
-    (the bandit's risky arm pays the posterior mean of its successes) has to be built by later
-    layers, and a dynamics can settle on ignoring the action (measured: docs/experiments.md).
-    """
-    size, actions = spec.hidden_size, spec.num_actions
-    every = layers.Dense(size * actions, kernel_initializer=init())(hidden)
-    every = layers.Reshape((actions, size))(every)
-    x = layers.Lambda(lambda pair: ops.take_along_axis(
-        pair[0], ops.reshape(pair[1], (-1, 1, 1)), axis=1)[:, 0], name="action_layer")(
-        [every, action])
-    x = layers.ReLU()(x)
-    for _ in range(spec.mlp_layers - 1):
-        x = layers.Dense(size, activation="relu", kernel_initializer=init())(x)
-    return x
-
-
 def _mlp_representation(spec: NetworkSpec, init: _Initializers) -> keras.Model:
     observation = keras.Input(spec.observation_shape, name="observation")
     x = _mlp(layers.Flatten()(observation), spec, init)
@@ -195,12 +174,8 @@ def _mlp_dynamics(spec: NetworkSpec, init: _Initializers,
                   hidden_shape: tuple[int, ...]) -> keras.Model:
     hidden = keras.Input(hidden_shape, name="hidden")
     action = keras.Input((), dtype="int32", name="action")
-    if spec.per_action_dynamics:
-        features = _per_action_mlp(hidden, action, spec, init)
-    else:
-        one_hot = layers.Lambda(lambda a: ops.one_hot(a, spec.num_actions),
-                                name="one_hot")(action)
-        features = _mlp(layers.Concatenate()([hidden, one_hot]), spec, init)
+    one_hot = layers.Lambda(lambda a: ops.one_hot(a, spec.num_actions), name="one_hot")(action)
+    features = _mlp(layers.Concatenate()([hidden, one_hot]), spec, init)
     state = layers.Dense(spec.hidden_size, kernel_initializer=init())(features)
     if spec.residual_dynamics:
         state = layers.Add()([hidden, state])
