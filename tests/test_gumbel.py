@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from search_models import TicTacToeOracle
-from test_search import random_inputs, run_tree, settings, tictactoe_batch
+from test_search import random_inputs, run_tree, search_both, settings, tictactoe_batch
 
 from muzero.search import MCTS, NumbaTree, ReferenceTree
 from muzero.search.model import InitialOutput, RecurrentOutput
@@ -69,15 +69,7 @@ def test_gumbel_numba_matches_reference_on_random_trees(seed, batch, players, ac
     root, steps = random_inputs(rng, batch, actions, players, simulations)
     root["noise"] = rng.gumbel(size=(batch, actions))
     s = gumbel_settings(simulations, considered, discount=discount, bounds=bounds)
-    fast = NumbaTree(batch, actions, players, s)
-    slow = ReferenceTree(batch, actions, players, s)
-    for fast_sel, slow_sel in zip(run_tree(fast, root, steps), run_tree(slow, root, steps)):
-        np.testing.assert_array_equal(fast_sel[0], slow_sel[0])
-        np.testing.assert_array_equal(fast_sel[1], slow_sel[1])
-    np.testing.assert_array_equal(fast.root_policy(), slow.root_policy())
-    np.testing.assert_array_equal(fast.root_values(), slow.root_values())
-    assert (fast.root_policy()[~root["legal"]] == 0).all()
-    np.testing.assert_allclose(fast.root_policy().sum(axis=1), 1.0, rtol=1e-6)
+    fast, slow = search_both(s, batch, actions, players, root, steps)
     no_moves = np.zeros(batch, np.int32)
     chosen = fast.choose_actions(no_moves, rng.random(batch))
     np.testing.assert_array_equal(chosen, slow.choose_actions(no_moves, rng.random(batch)))

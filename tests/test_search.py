@@ -43,6 +43,21 @@ def run_tree(tree, root, steps):
     return selections
 
 
+def search_both(s, batch, actions, players, root, steps):
+    """Search the same inputs with the kernels and the reference; assert the same selections,
+    bit-identical policy targets and values, and a proper policy; return (fast, slow)."""
+    fast = NumbaTree(batch, actions, players, s)
+    slow = ReferenceTree(batch, actions, players, s)
+    for fast_sel, slow_sel in zip(run_tree(fast, root, steps), run_tree(slow, root, steps)):
+        np.testing.assert_array_equal(fast_sel[0], slow_sel[0])
+        np.testing.assert_array_equal(fast_sel[1], slow_sel[1])
+    np.testing.assert_array_equal(fast.root_policy(), slow.root_policy())
+    np.testing.assert_array_equal(fast.root_values(), slow.root_values())
+    assert (fast.root_policy()[~root["legal"]] == 0).all()
+    np.testing.assert_allclose(fast.root_policy().sum(axis=1), 1.0, rtol=1e-6)
+    return fast, slow
+
+
 CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds)
          for seed, (batch, players, actions) in enumerate(
              [(1, 1, 2), (3, 2, 9), (8, 3, 5), (8, 2, 9), (5, 1, 7), (2, 3, 2), (8, 1, 9)])
@@ -59,15 +74,7 @@ def test_numba_matches_reference_on_random_trees(seed, batch, players, actions, 
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
     s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds)
-    fast = NumbaTree(batch, actions, players, s)
-    slow = ReferenceTree(batch, actions, players, s)
-    for fast_sel, slow_sel in zip(run_tree(fast, root, steps), run_tree(slow, root, steps)):
-        np.testing.assert_array_equal(fast_sel[0], slow_sel[0])
-        np.testing.assert_array_equal(fast_sel[1], slow_sel[1])
-    np.testing.assert_array_equal(fast.root_policy(), slow.root_policy())
-    np.testing.assert_array_equal(fast.root_values(), slow.root_values())
-    assert (fast.root_policy()[~root["legal"]] == 0).all()
-    np.testing.assert_allclose(fast.root_policy().sum(axis=1), 1.0, rtol=1e-6)
+    fast, slow = search_both(s, batch, actions, players, root, steps)
     for move in (0, 5):
         move_number = np.full(batch, move, np.int32)
         uniforms = rng.random(batch)
