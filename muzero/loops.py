@@ -116,8 +116,9 @@ class Prefetcher:
     batch sees the priorities of all batches before it, as prioritized replay assumes; the draw
     then waits for the previous train step. With `lag` 1 the draw (and, in async mode, its HTTP
     round trip) overlaps the previous train step, but the positions that step trains on keep
-    their old, high priorities for one more draw and tend to be drawn again: on the bandit this
-    cost 0.1-0.5 of return on three seeds (docs/experiments.md). Every batch taken must get its
+    their old, high priorities for one more draw and tend to be drawn again. (Measured on the
+    bandit, the difference between the two is within seed noise; lag 0 costs synchronous
+    tic-tac-toe 10% of its wall time: docs/experiments.md.) Every batch taken must get its
     update.
     """
 

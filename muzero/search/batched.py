@@ -139,9 +139,10 @@ class NumbaTree(SearchTree):
                                                     num_actions, num_players)
         self._heads: dict[int, NumbaTree] = {batch_size: self}
         self._reciprocal = exploration_reciprocals(settings.num_simulations)
-        self._halving = halving_table(min(settings.considered_actions, num_actions),
-                                      settings.num_simulations)
-        self._scratch = np.zeros((batch_size, num_actions))
+        if settings.gumbel:  # the halving schedule and a row of improved logits per tree
+            self._halving = halving_table(min(settings.considered_actions, num_actions),
+                                          settings.num_simulations)
+            self._scratch = np.zeros((batch_size, num_actions))
         self._returns = np.zeros((batch_size, num_players))
         self._parent_out = np.zeros(batch_size, dtype=np.int32)
         self._action_out = np.zeros(batch_size, dtype=np.int32)
