@@ -11,7 +11,7 @@ from pathlib import Path
 from muzero.checkpoint import LATEST, CheckpointError, load_checkpoint
 from muzero.config import Config, config_overrides
 from muzero.play import play_in_terminal
-from muzero.plugins import load_game
+from muzero.plugins import folder_name, load_game
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -19,14 +19,22 @@ INTERRUPTED_EXIT_CODE = 130
 def build_config(arguments: argparse.Namespace) -> Config:
     """The game's defaults with the command line's overrides applied (and validated)."""
     plugin = load_game(arguments.game)
-    return plugin.make_config().replace(**config_overrides(arguments))
+    overrides = config_overrides(arguments)
+    config, derivation = plugin.default_config(overrides.get("game_options"))
+    if derivation:
+        print(f"defaults derived from {arguments.game} (each can be set by its flag):",
+              file=sys.stderr)
+        for line in derivation:
+            print(f"  {line}", file=sys.stderr)
+    return config.replace(**overrides)
 
 
 def latest_run(checkpoint_dir: Path, game: str) -> Path:
     """The run folder of `game` whose latest checkpoint is the newest."""
-    runs = [path.parent for path in (checkpoint_dir / game).glob(f"*/{LATEST}")]
+    folder = checkpoint_dir / folder_name(game)
+    runs = [path.parent for path in folder.glob(f"*/{LATEST}")]
     if not runs:
-        raise CheckpointError(f"no run of {game!r} to resume under {checkpoint_dir / game}")
+        raise CheckpointError(f"no run of {game!r} to resume under {folder}")
     return max(runs, key=lambda run: (run / LATEST).stat().st_mtime)
 
 
@@ -57,7 +65,7 @@ def synchronous(arguments: argparse.Namespace) -> int:
             raise CheckpointError("give --game NAME (or --resume DIR)")
         config = build_config(arguments)
         name = arguments.run or f"seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = Path(arguments.checkpoint_dir) / config.game / name
+        run_dir = Path(arguments.checkpoint_dir) / folder_name(config.game) / name
     configure_tensorflow(config)
     plugin = load_game(config.game)
     print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"

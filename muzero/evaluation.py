@@ -2,8 +2,9 @@
 
 Multi-player games report wins, draws and losses per agent seat (a win: the agent's total reward
 beats every other player's). Single-player games report the mean episode return with its standard
-error, next to the game's reference value (e.g. the Bayes-optimal return of the bandit) and the
-returns of its built-in players as baselines.
+error, next to the game's reference value (e.g. the Bayes-optimal return of the bandit), the
+environment's solved threshold where it declares one, and the returns of its built-in players as
+baselines.
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ class ReturnResult:
     episodes: int
     reference: float | None = None
     baselines: dict[str, float] = field(default_factory=dict)
+    threshold: float | None = None  # the return at which the environment counts as solved
 
     def summary(self) -> str:
         text = f"{self.player}: mean return {self.mean:.3f} ± {self.stderr:.3f} " \
                f"({self.episodes} episodes)"
         if self.reference is not None:
             text += f", reference {self.reference:.3f}"
+        if self.threshold is not None:
+            text += f", solved at {self.threshold:g}"
         return text + "".join(f", {name} {value:.3f}" for name, value in self.baselines.items())
 
 
@@ -143,7 +147,8 @@ def solo_returns(agent: Agent | None, plugin: GamePlugin, config: Config, num_ga
                                 lambda i, game: built_in.select_action(game))
     mean, stderr = _mean_and_stderr(totals[:, 0])
     reference = plugin.reference_value(config) if plugin.reference_value else None
-    return ReturnResult(player or "agent", mean, stderr, num_games, reference)
+    return ReturnResult(player or "agent", mean, stderr, num_games, reference,
+                        threshold=plugin.reward_threshold)
 
 
 def evaluate(agent: Agent, plugin: GamePlugin, config: Config, num_games: int, seed: int = 0,

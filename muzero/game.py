@@ -40,6 +40,12 @@ class Game(abc.ABC):
     #: chance that a record does not carry declares (low, high) here instead: every recorded
     #: reward of every player must then lie within them.
     chance_reward_bounds: tuple[float, float] | None = None
+    #: False where a record's moves cannot be replayed to check it: hidden state or chance
+    #: outcomes the record does not carry change what is legal (an environment seeded per
+    #: episode, a dice game). The server then checks only what the record itself shows.
+    replayable_rules: bool = True
+    #: The most moves an episode may last before it is cut (`truncated()`), where known.
+    time_limit: int | None = None
 
     @abc.abstractmethod
     def reset(self) -> None:
@@ -56,6 +62,12 @@ class Game(abc.ABC):
     @abc.abstractmethod
     def terminal(self) -> bool:
         """True once the episode has ended."""
+
+    def truncated(self) -> bool:
+        """True when the episode was cut short (a time limit), not ended by the rules: the
+        position it stopped in still has a future, so value targets bootstrap from the search
+        there instead of treating it as absorbing."""
+        return False
 
     @abc.abstractmethod
     def observation(self) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -43,6 +44,22 @@ class GamePlugin:
     symmetries: Callable[[Config], list] | None = None
     action_label: Callable[[Game, int], str] | None = None
     action_columns: int | None = None
+    #: adapter games: the config derived from the environment with these game options, and
+    #: the lines saying how (see muzero/adapters/defaults.py)
+    derive_config: Callable[[dict], tuple[Config, list[str]]] | None = None
+    #: single-player: the return at which the environment counts as solved, where declared
+    reward_threshold: float | None = None
+
+    def default_config(self, game_options: dict | None = None) -> tuple[Config, list[str]]:
+        """The game's defaults for these options, and how they were derived (adapters)."""
+        if self.derive_config is not None:
+            return self.derive_config(game_options or {})
+        return self.make_config(), []
+
+
+def folder_name(game: str) -> str:
+    """A game's name as one portable path component (`gym:ALE/Pong-v5` -> `gym_ALE_Pong-v5`)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", game)
 
 
 def available_games() -> list[str]:
@@ -53,11 +70,16 @@ def available_games() -> list[str]:
 
 
 def load_game(name: str) -> GamePlugin:
-    """Load a built-in game by name, or any importable module by dotted path."""
+    """Load a built-in game by name, any importable module by dotted path, or an environment
+    of Gymnasium (`gym:ENV_ID`) or OpenSpiel (`spiel:NAME`)."""
+    from muzero.adapters.plugins import adapter_plugin, is_adapter_name
+
+    if is_adapter_name(name):
+        return adapter_plugin(name)
     if not name or not all(part.isidentifier() for part in name.split(".")):
         raise UnknownGameError(
             f"unknown game {name!r}: a game is a built-in name ({', '.join(available_games())}) "
-            f"or a dotted module path such as mypackage.mygame")
+            f"or a dotted module path such as mypackage.mygame, or gym:ENV_ID or spiel:NAME")
     module_name = name if "." in name else f"{BUILT_IN_PACKAGE}.{name}"
     try:
         module = importlib.import_module(module_name)

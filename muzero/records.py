@@ -17,6 +17,7 @@ class GameRecord:
     to_play: np.ndarray  # [T] int32: who made move t
     root_values: np.ndarray  # [T, P] float32: search value of the position, every player
     policies: np.ndarray  # [T, A] float32: root visit shares
+    truncated: bool = False  # cut by a time limit: the last position still has a future
 
     def __post_init__(self) -> None:
         length = len(self.actions)
@@ -49,13 +50,13 @@ class TrajectoryBuilder:
     def clear(self) -> None:
         self._rows = []
 
-    def finish(self) -> GameRecord:
+    def finish(self, truncated: bool = False) -> GameRecord:
         observations, actions, rewards, to_play, values, policies = zip(*self._rows)
         self._rows = []
         return GameRecord(np.stack(observations).astype(np.float32),
                           np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
                           np.array(to_play, np.int32), np.stack(values).astype(np.float32),
-                          np.stack(policies).astype(np.float32))
+                          np.stack(policies).astype(np.float32), bool(truncated))
 
 
 REWARD_TOLERANCE = 1e-5
@@ -85,16 +86,38 @@ def check_rules(game, record: GameRecord) -> np.ndarray:
         replayed[t] = game._apply(action)  # checked above: what Game.step would check again
     if not game.terminal():
         raise ValueError(f"game record: the game is not over after its {length} moves")
+    if record.truncated != game.truncated():
+        raise ValueError(f"game record: the record says the game was "
+                         f"{'' if record.truncated else 'not '}cut by a time limit, the rules "
+                         f"say the opposite")
     return replayed
 
 
-def check_rewards(recorded: np.ndarray, replayed: np.ndarray,
+def check_time_limit(time_limit: int | None, record: GameRecord) -> None:
+    """What can be checked of a game whose moves cannot be replayed: it is no longer than the
+    time limit, and is cut by it exactly when it reaches it. Raises `ValueError` otherwise."""
+    if time_limit is None:
+        if record.truncated:
+            raise ValueError("game record: marked as cut by a time limit, but the game has "
+                             "none")
+        return
+    if len(record) > time_limit:
+        raise ValueError(f"game record: {len(record)} moves, more than the time limit of "
+                         f"{time_limit}")
+    if record.truncated and len(record) != time_limit:
+        raise ValueError(f"game record: marked as cut by the time limit of {time_limit} "
+                         f"moves after {len(record)}")
+
+
+def check_rewards(recorded: np.ndarray, replayed: np.ndarray | None,
                   bounds: tuple[float, float] | None, lengths: np.ndarray) -> None:
     """Raise `ValueError` naming the first move of games (rows concatenated, `lengths` [G])
     whose recorded rewards [N, P] the rules cannot give: where the rules decide rewards
     (`bounds` None), any that differ from the replay's `replayed` [N, P]; in a game with chance
     (the bandit's payouts, which depend on draws a record does not carry), any outside the
-    game's `chance_reward_bounds`."""
+    game's `chance_reward_bounds`. With neither a replay nor bounds nothing is checked."""
+    if bounds is None and replayed is None:
+        return
     if bounds is None:
         wrong = (recorded != replayed).any(axis=1)  # exact equality is the usual case: fast
         if wrong.any():

@@ -12,6 +12,10 @@ Targets, for every player p, at unroll step k of a sample at position t of a gam
 - value: sum_{j<n} discount^j r_p[t+k+j] + discount^n root_value_p[t+k+n], terms past the end
   dropped; 0 once t + k >= T (absorbing);
 - reward (k >= 1): r_p[t+k-1], 0 past the end;
+- a game cut by a time limit (`GameRecord.truncated`) is not absorbing: its last position's
+  search value stands for everything after it, so n shrinks to T - 1 - (t+k) and the target
+  bootstraps from root_value[T-1]; past its end nothing is known, and value and reward are
+  masked out there (`value_mask`, `reward_mask`) instead of trained towards 0;
 - policy: the root visit shares at t + k, uniform and masked out past the end;
 - to-play (k >= 1, the dynamics head): the player to move at t + k, masked at and past the end.
 Actions past the end are drawn uniformly, as in the paper.
@@ -28,7 +32,7 @@ magnitude, max-normalised weights shrink every loss a thousandfold next to the L
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -48,6 +52,8 @@ class TrainingBatch(NamedTuple):
     actions: np.ndarray  # [B, K] int32
     target_values: np.ndarray  # [B, K + 1, P] float32
     target_rewards: np.ndarray  # [B, K + 1, P] float32 (step 0 has no reward; zero)
+    value_mask: np.ndarray  # [B, K + 1] float32: 0 past the end of a game cut by a time limit
+    reward_mask: np.ndarray  # [B, K + 1] float32: likewise for rewards (0 at step 0)
     target_policies: np.ndarray  # [B, K + 1, A] float32
     policy_mask: np.ndarray  # [B, K + 1] float32: 1 where the position exists
     target_to_play: np.ndarray  # [B, K + 1] int32
@@ -70,9 +76,11 @@ class Symmetry:
 
 
 def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
-                  discount: float, lengths: np.ndarray | None = None) -> np.ndarray:
+                  discount: float, lengths: np.ndarray | None = None,
+                  truncated: np.ndarray | None = None) -> np.ndarray:
     """n-step value targets [N, P] from rewards [N, P] and root values [N, P] of one game, or of
-    several games whose rows are concatenated (`lengths` [G], summing to N)."""
+    several games whose rows are concatenated (`lengths` [G], summing to N); `truncated` [G]
+    marks games cut by a time limit, whose targets bootstrap from their last search value."""
     total = len(rewards)
     lengths = np.array([total]) if lengths is None else np.asarray(lengths)
     remaining = np.repeat(lengths, lengths) - _positions_in_games(lengths)  # T - t
@@ -84,6 +92,13 @@ def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
         bootstrap = remaining[:total - td_steps] > td_steps
         targets[:total - td_steps][bootstrap] += (discount ** td_steps
                                                   * root_values[td_steps:][bootstrap])
+    if truncated is not None and np.any(truncated):
+        # rows whose n steps reach the cut: the last reward gives way to the last search value
+        # (which counts that reward and everything after it), discounted like that reward
+        cut = np.repeat(np.asarray(truncated, bool), lengths) & (remaining <= td_steps)
+        last = np.repeat(np.cumsum(lengths) - 1, lengths)[cut]
+        scale = (discount ** (remaining[cut] - 1))[:, None]
+        targets[cut] += scale * (root_values[last] - rewards[last])
     return targets.astype(np.float32)
 
 
@@ -118,6 +133,7 @@ class ReplayBuffer:
         self.values = np.zeros((capacity, num_players), np.float32)  # n-step value targets
         self.position = np.zeros(capacity, np.int32)  # t: index of the row in its game
         self.length = np.zeros(capacity, np.int32)  # T of the row's game
+        self.truncated = np.zeros(capacity, bool)  # the row's game was cut by a time limit
         self.position_id = np.full(capacity, -1, np.int64)  # running id of the row's position
         self.priorities = np.zeros(capacity, np.float64)  # p^alpha; 0 for empty or evicted rows
         self.games: deque[tuple[int, int]] = deque()  # (first position id, length), oldest first
@@ -212,9 +228,12 @@ class ReplayBuffer:
             raise ValueError("game record: every policy row must be non-negative and sum to 1")
         # finite numbers can still sum to infinity in float32 (rewards of 3e38): targets and
         # priorities are computed here, once, and must be finite too
+        truncated = np.array([game.truncated for game in games], bool)
+        arrays["truncated"] = np.repeat(truncated, lengths)
         with np.errstate(over="ignore", invalid="ignore"):
             values = value_targets(arrays["rewards"], arrays["root_values"],
-                                   self.config.td_steps, self.config.discount, lengths)
+                                   self.config.td_steps, self.config.discount, lengths,
+                                   truncated)
             errors = np.abs(arrays["root_values"] - values).max(axis=1)
         if not (np.isfinite(values).all() and np.isfinite(errors).all()):
             raise ValueError("game record: rewards and root values overflow float32 in the "
@@ -233,6 +252,7 @@ class ReplayBuffer:
         for name in RECORD_FIELDS:
             getattr(self, name)[rows] = arrays[name]
         self.values[rows] = arrays["values"]  # targets and priorities: computed by `check`
+        self.truncated[rows] = arrays["truncated"]
         self.position[rows] = _positions_in_games(lengths)
         self.length[rows] = np.repeat(lengths, lengths)
         self.position_id[rows] = np.arange(start, start + total)
@@ -296,6 +316,7 @@ class ReplayBuffer:
 
         values = np.where(exists[..., None], self.values[at], 0.0)
         reward_exists = np.concatenate([np.zeros((batch_size, 1), bool), exists[:, :K]], 1)
+        absorbing = ~self.truncated[rows][:, None]  # past the end: 0, or unknown if cut
         previous = (unrolled - 1) % self.capacity
         rewards = np.where(reward_exists[..., None], self.rewards[previous], 0.0)
         to_play_mask = exists.copy()
@@ -306,6 +327,8 @@ class ReplayBuffer:
             actions=actions.astype(np.int32),
             target_values=values.astype(np.float32),
             target_rewards=rewards.astype(np.float32),
+            value_mask=(exists | absorbing).astype(np.float32),
+            reward_mask=(reward_exists | (absorbing & (steps > 0))).astype(np.float32),
             target_policies=policies.astype(np.float32),
             policy_mask=exists.astype(np.float32),
             target_to_play=to_play.astype(np.int32),
@@ -332,7 +355,8 @@ class ReplayBuffer:
     # ----- saving (safe formats only: arrays in .npz, the rest as JSON) -----
 
     ARRAYS = ("observations", "actions", "rewards", "to_play", "root_values", "policies",
-              "values", "position", "length", "position_id", "priorities")
+              "values", "position", "length", "position_id", "priorities", "truncated")
+    ADDED_LATER = {"truncated"}  # a state saved before holds no game cut by a time limit
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Arrays and JSON-serialisable metadata that `restore` takes back exactly."""
@@ -346,6 +370,8 @@ class ReplayBuffer:
         for name in self.ARRAYS:
             current = getattr(self, name)
             stored = arrays.get(name)
+            if stored is None and name in self.ADDED_LATER:
+                stored = np.zeros_like(current)
             if stored is None or stored.shape != current.shape or stored.dtype != current.dtype:
                 got = "missing" if stored is None else f"{stored.shape} {stored.dtype}"
                 raise ValueError(f"replay state: {name} is {got}, expected {current.shape} "
@@ -363,3 +389,19 @@ def symmetries_from_plugin(plugin: GamePlugin, config: Config) -> list[Symmetry]
         return []
     return [Symmetry(np.asarray(o, np.int64), np.asarray(a, np.int64))
             for o, a in plugin.symmetries(config)]
+
+
+def stored_games(arrays: dict[str, np.ndarray], priority_alpha: float
+                 ) -> Iterator[tuple[GameRecord, np.ndarray]]:
+    """The games of a saved buffer (`ReplayBuffer.state()`'s arrays), oldest first, each with
+    the value errors [T] its priorities stand for: what moves a buffer into another store."""
+    capacity = len(arrays["actions"])
+    truncated = arrays.get("truncated", np.zeros(capacity, bool))
+    for first, length in arrays["games"]:
+        rows = np.arange(first, first + length) % capacity
+        record = GameRecord(*(arrays[name][rows] for name in RECORD_FIELDS),
+                            truncated=bool(truncated[rows[0]]))
+        priorities = arrays["priorities"][rows]
+        errors = (priorities ** (1.0 / priority_alpha) if priority_alpha > 0
+                  else np.ones_like(priorities))
+        yield record, errors

@@ -4,7 +4,8 @@ Losses follow the MuZero pseudocode: at step 0 the representation + prediction o
 on value and policy; at each of the K unrolled steps the dynamics + prediction output is scored on
 reward, value, policy and the player to move next. The unrolled steps' losses are scaled by 1/K and
 the gradient flowing back through each new hidden state by 0.5 (appendix G), every example by its
-importance weight. Values and rewards use MSE on scalars, or cross-entropy against two-hot targets
+importance weight. Past the end of a game cut by a time limit, values and rewards are unknown and
+masked out. Values and rewards use MSE on scalars, or cross-entropy against two-hot targets
 on the categorical support. An L2 penalty covers every weight; gradients are clipped by global norm.
 """
 
@@ -65,6 +66,8 @@ class Learner:
             actions=tf.TensorSpec((None, K), tf.int32),
             target_values=tf.TensorSpec((None, K + 1, P), tf.float32),
             target_rewards=tf.TensorSpec((None, K + 1, P), tf.float32),
+            value_mask=tf.TensorSpec((None, K + 1), tf.float32),
+            reward_mask=tf.TensorSpec((None, K + 1), tf.float32),
             target_policies=tf.TensorSpec((None, K + 1, A), tf.float32),
             policy_mask=tf.TensorSpec((None, K + 1), tf.float32),
             target_to_play=tf.TensorSpec((None, K + 1), tf.int32),
@@ -120,8 +123,10 @@ class Learner:
                                                               training=True)
             hidden = _scale_gradient(hidden, 0.5)
             policy_logits, value = network.prediction(hidden, training=True)
-            value_loss += self._scalar_loss(value, batch.target_values[:, k]) / K
-            reward_loss += self._scalar_loss(reward, batch.target_rewards[:, k]) / K
+            value_loss += self._scalar_loss(value, batch.target_values[:, k]) \
+                * batch.value_mask[:, k] / K
+            reward_loss += self._scalar_loss(reward, batch.target_rewards[:, k]) \
+                * batch.reward_mask[:, k] / K
             policy_loss += tf.nn.softmax_cross_entropy_with_logits(
                 batch.target_policies[:, k], policy_logits) * batch.policy_mask[:, k] / K
             to_play_loss += tf.nn.sparse_softmax_cross_entropy_with_logits(

@@ -67,7 +67,7 @@ class VectorisedSelfPlay:
             trajectory.add(observations[row], action, rewards, int(to_play[row]),
                            result.root_value[row], result.policy[row])
             if game.terminal():
-                finished.append((slot, trajectory.finish()))
+                finished.append((slot, trajectory.finish(game.truncated())))
                 game.reset()
         self.positions += len(games)
         self.stopwatch.lap("other")

@@ -38,7 +38,7 @@ import numpy as np
 from muzero.config import Config
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
-from muzero.records import check_rewards, check_rules
+from muzero.records import check_rewards, check_rules, check_time_limit
 from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
 from muzero.server import wire
 from muzero.server.errors import MAX_ID, StoreError
@@ -150,8 +150,8 @@ class Store:
         """An upload may carry at most a replay window of positions (longer games are refused
         anyway), at the bytes per position of this game's arrays."""
         values = (int(np.prod(game.observation_shape)) + 1 + game.num_players + 1
-                  + game.num_players + game.num_actions + 1)  # the last: `lengths`
-        arrays = len(wire.GAME_FIELDS) + 1
+                  + game.num_players + game.num_actions + 2)  # `lengths`, `truncated`
+        arrays = len(wire.GAME_FIELDS) + 2
         needed = self.replay.capacity * values * 4 + wire.NPY_HEADER_SLACK * arrays
         return wire.ArchiveLimits(min(needed, MAX_UPLOAD_BYTES), max_members=arrays)
 
@@ -215,16 +215,21 @@ class Store:
             checked = self.replay.check(games)
         except ValueError as error:  # WireError included
             raise StoreError(str(error)) from None
+        environment = self.plugin.make_game(self.config, self._rules_rng)
         replayed = []
         for number, game in enumerate(games):
-            environment = self.plugin.make_game(self.config, self._rules_rng)
             try:
-                replayed.append(check_rules(environment, game))
+                if environment.replayable_rules:
+                    environment = self.plugin.make_game(self.config, self._rules_rng)
+                    replayed.append(check_rules(environment, game))
+                else:
+                    check_time_limit(environment.time_limit, game)
             except ValueError as error:
                 raise StoreError(f"game {number}: {error}") from None
         lengths, arrays = checked
         try:
-            check_rewards(arrays["rewards"], np.concatenate(replayed),
+            check_rewards(arrays["rewards"],
+                          np.concatenate(replayed) if replayed else None,
                           environment.chance_reward_bounds, lengths)
         except ValueError as error:
             raise StoreError(str(error)) from None

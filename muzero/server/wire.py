@@ -126,12 +126,17 @@ def _read_npy(stream, member: zipfile.ZipInfo, what: str) -> np.ndarray:
 
 
 def from_npz(data: bytes, what: str, expected: dict[str, type],
-             limits: ArchiveLimits = DEFAULT_LIMITS) -> dict[str, np.ndarray]:
-    """The arrays of an archive holding exactly the `expected` names with those dtypes."""
+             limits: ArchiveLimits = DEFAULT_LIMITS,
+             optional: dict[str, type] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an archive holding exactly the `expected` names with those dtypes, and
+    any of the `optional` ones."""
     arrays = read_npz(data, what, limits)
+    optional = optional or {}
+    expected = {**expected, **{name: dtype for name, dtype in optional.items()
+                               if name in arrays}}
     if set(arrays) != set(expected):
         missing = sorted(set(expected) - set(arrays))
-        extra = sorted(set(arrays) - set(expected))
+        extra = sorted(set(arrays) - set(expected) - set(optional))
         raise WireError(f"{what}: expected arrays {sorted(expected)}"
                         + (f", missing {missing}" if missing else "")
                         + (f", unexpected {extra}" if extra else ""))
@@ -146,16 +151,22 @@ def encode_games(games: Sequence[GameRecord]) -> bytes:
     arrays = {name: np.concatenate([getattr(game, name) for game in games]).astype(dtype)
               for name, dtype in GAME_FIELDS.items()}
     arrays["lengths"] = np.array([len(game) for game in games], np.int32)
+    arrays["truncated"] = np.array([game.truncated for game in games], np.bool_)
     return to_npz(arrays)
 
 
 def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[GameRecord]:
     """The games of an upload, split by `lengths`. Only the archive's structure is checked
     here; what the games hold is the replay buffer's `check`, and the rules `check_rules`."""
-    arrays = from_npz(data, "games", {**GAME_FIELDS, "lengths": np.int32}, limits)
+    arrays = from_npz(data, "games", {**GAME_FIELDS, "lengths": np.int32}, limits,
+                      optional={"truncated": np.bool_})  # uploads before time limits lack it
     lengths = arrays["lengths"]
     if lengths.ndim != 1 or len(lengths) == 0:
         raise WireError("games: lengths must be a non-empty 1-d array")
+    truncated = arrays.get("truncated", np.zeros(len(lengths), np.bool_))
+    if truncated.shape != lengths.shape:
+        raise WireError(f"games: truncated has shape {truncated.shape}, expected one flag per "
+                        f"game {lengths.shape}")
     if (lengths < 1).any():
         raise WireError("games: every game must have at least one move")
     total = int(lengths.sum())
@@ -164,8 +175,9 @@ def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Ga
             raise WireError(f"games: {name} has shape {arrays[name].shape}, but the lengths "
                             f"sum to {total} rows")
     bounds = np.concatenate([[0], np.cumsum(lengths)])
-    return [GameRecord(**{name: arrays[name][start:end] for name in GAME_FIELDS})
-            for start, end in zip(bounds[:-1], bounds[1:])]
+    return [GameRecord(**{name: arrays[name][start:end] for name in GAME_FIELDS},
+                       truncated=bool(cut))
+            for start, end, cut in zip(bounds[:-1], bounds[1:], truncated)]
 
 
 BATCH_DTYPES = {name: (np.int64 if name == "indices" else

@@ -34,6 +34,7 @@ from muzero.loops import Actor, learner_round, steps_allowed
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
+from muzero.replay import stored_games
 from muzero.server.client import HttpClient, HttpWeights
 from muzero.server.wire import read_npz
 from muzero.training import Learner
@@ -160,30 +161,24 @@ def upload_checkpoint(client: HttpClient, checkpoint: Checkpoint, log: Log = pri
     """Send a synchronous-mode checkpoint to a server: its replay window (whole games, oldest
     first, with their current priorities), then its weights and optimizer state. Returns the
     new weights version."""
-    arrays = checkpoint.replay_arrays()
-    capacity = len(arrays["actions"])
-    alpha = checkpoint.config.priority_alpha
     chunk: list[GameRecord] = []
-    chunk_rows: list[np.ndarray] = []
+    chunk_errors: list[np.ndarray] = []
     uploaded = 0
 
     def send() -> None:
         nonlocal uploaded
         ack = client.add_games(chunk)
-        rows = np.concatenate(chunk_rows)
-        priorities = arrays["priorities"][rows]
-        errors = priorities ** (1.0 / alpha) if alpha > 0 else np.ones_like(priorities)
-        client.update_priorities(ack["first_position"] + np.arange(len(rows)),
+        errors = np.concatenate(chunk_errors)
+        client.update_priorities(ack["first_position"] + np.arange(len(errors)),
                                  errors.astype(np.float32))
         uploaded += len(chunk)
         chunk.clear()
-        chunk_rows.clear()
+        chunk_errors.clear()
 
-    for first, length in arrays["games"]:
-        rows = np.arange(first, first + length) % capacity
-        chunk.append(GameRecord(*(arrays[name][rows] for name in (
-            "observations", "actions", "rewards", "to_play", "root_values", "policies"))))
-        chunk_rows.append(rows)
+    for record, errors in stored_games(checkpoint.replay_arrays(),
+                                       checkpoint.config.priority_alpha):
+        chunk.append(record)
+        chunk_errors.append(errors)
         if len(chunk) == 512:
             send()
     if chunk:

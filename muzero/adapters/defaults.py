@@ -1,0 +1,97 @@
+"""Hyper-parameters derived from what an environment declares, for games without a game file.
+
+Each rule below turns a fact of the environment (observation size, actions, players, episode
+length, reward range) into config fields and says why; `derive_config` returns the config and
+the lines that `python -m muzero` prints at start-up. Any field can still be set by its flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from muzero.config import Config
+from muzero.support import EPSILON
+
+PAPER_ATARI_DISCOUNT = 0.997
+#: positions of replay drawn per position played (batch positions / new positions)
+SAMPLES_PER_POSITION = 16
+
+
+@dataclass(frozen=True)
+class EnvironmentFacts:
+    """What the rules below read from an environment."""
+
+    observation_shape: tuple[int, ...]
+    num_actions: int
+    num_players: int
+    time_limit: int | None  # most moves an episode lasts, where the environment says
+    board_game: bool  # several players rewarded only at the end (OpenSpiel's terminal rewards)
+    value_bound: float | None  # largest |return| the environment declares (OpenSpiel utilities)
+    value_range: tuple[float, float] | None = None  # (min, max) return of a board game
+
+
+def squeezed(x: float) -> float:
+    """h(x) of the categorical support (muzero/support.py), for sizing it."""
+    return math.sqrt(abs(x) + 1.0) - 1.0 + EPSILON * abs(x)
+
+
+def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Config, list[str]]:
+    """The config for `game` and one line per derived field saying what it came from."""
+    fields: dict = {}
+    why: list[str] = []
+
+    def rule(reason: str, **values) -> None:
+        fields.update(values)
+        why.append(", ".join(f"{name}={value}" for name, value in values.items())
+                   + f": {reason}")
+
+    size = math.prod(facts.observation_shape)
+    width = min(256, max(64, 2 ** math.ceil(math.log2(2 * size))))
+    rule(f"an MLP over the flattened observation ({size} numbers), twice as wide rounded to a "
+         f"power of two within [64, 256]", network="mlp", hidden_size=width)
+    rule(f"Dirichlet alpha about 10 / legal moves as AlphaZero scaled it, at most 0.3 "
+         f"({facts.num_actions} actions)",
+         root_dirichlet_alpha=round(min(0.3, 10.0 / facts.num_actions), 3))
+    length = facts.time_limit
+    if facts.board_game:
+        rule("a board game: no discount, the value target is the final outcome (n at least "
+             f"the longest game, {length} moves)", discount=1.0, td_steps=max(1, length or 1))
+        low, high = facts.value_range or (-1.0, 1.0)
+        rule(f"Q normalised in the game's known return range [{low}, {high}] (the paper's "
+             f"board-game bounds)", known_value_min=float(low), known_value_max=float(high))
+        freezing = max(1, math.ceil((length or 30) / 4))
+        rule("moves sampled from the visit counts for the first quarter of the longest game, "
+             "then the most visited", freezing_moves=freezing)
+        bound = facts.value_bound or 1.0
+        support = 0 if bound <= 1.0 else math.ceil(squeezed(bound))
+        rule(f"returns within ±{bound}: " + ("scalars with MSE" if support == 0 else
+             "a categorical support covering h(bound)"), scalar_support_size=support)
+    else:
+        discount = PAPER_ATARI_DISCOUNT
+        rule("a single-player episode of many moves: the paper's Atari discount and 10-step "
+             "value targets", discount=discount, td_steps=10)
+        horizon = 1.0 / (1.0 - discount)
+        bound = facts.value_bound or min(float(length or math.inf), horizon)
+        support = math.ceil(squeezed(bound))
+        rule(f"values up to {bound:.0f} (rewards of at most 1 a move over "
+             f"{'the time limit' if length and length < horizon else '1 / (1 - discount)'}; "
+             f"otherwise set --scalar-support-size): a categorical support of 2K+1 atoms "
+             f"over h(x) covering it", scalar_support_size=support)
+        rule("every move sampled from the visit counts in self-play (evaluation plays the "
+             "most visited)", freezing_moves=length or 1000)
+    moves = length or 200
+    envs = 64
+    rule(f"a self-play iteration is one game per slot ({envs} slots)",
+         num_envs=envs, games_per_iteration=envs)
+    games = max(512, math.ceil(100_000 / moves))
+    rule(f"the run plays about 100,000 positions or 512 games ({games} games of up to "
+         f"{moves} moves)", num_games=games)
+    steps = math.ceil(games * moves / 4 * SAMPLES_PER_POSITION / 256)
+    rule(f"{SAMPLES_PER_POSITION} samples per position played, counting games a quarter of "
+         f"their longest", num_steps=steps, checkpoint_interval=max(1, steps // 4))
+    capacity = int(min(100_000, 200_000_000 // (4 * size)))
+    rule("the replay window holds the last 100,000 positions (at most 200 MB of observations)",
+         replay_capacity=capacity)
+    rule("evaluation over 100 games (per opponent)", num_eval_games=100)
+    return Config(game=game, game_options=dict(options), **fields), why

@@ -1,0 +1,75 @@
+"""Game plug-ins for adapter names: `gym:ENV_ID` and `spiel:NAME` (see `muzero.plugins`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from muzero.adapters import gym as gym_adapter
+from muzero.adapters import spiel as spiel_adapter
+from muzero.adapters.defaults import EnvironmentFacts, derive_config
+from muzero.config import Config
+from muzero.game import RandomPlayer
+
+PREFIXES = (gym_adapter.PREFIX, spiel_adapter.PREFIX)
+
+
+def is_adapter_name(name: str) -> bool:
+    return name.startswith(PREFIXES)
+
+
+def _gym_facts(game: gym_adapter.GymGame) -> EnvironmentFacts:
+    return EnvironmentFacts(game.observation_shape, game.num_actions, 1, game.time_limit,
+                            board_game=False, value_bound=None)
+
+
+def _spiel_facts(game: spiel_adapter.SpielGame) -> EnvironmentFacts:
+    spiel = game.game
+    board = game.num_players > 1 and spiel_adapter.terminal_rewards(spiel)
+    bound = max(abs(spiel.min_utility()), abs(spiel.max_utility()))
+    return EnvironmentFacts(game.observation_shape, game.num_actions, game.num_players,
+                            game.time_limit, board_game=board, value_bound=bound,
+                            value_range=(spiel.min_utility(), spiel.max_utility()))
+
+
+def adapter_plugin(name: str):
+    """The `GamePlugin` of an adapter name; `UnknownGameError` if the environment is unknown."""
+    from muzero.plugins import GamePlugin, UnknownGameError
+
+    if name.startswith(gym_adapter.PREFIX):
+        env_id = name[len(gym_adapter.PREFIX):]
+        import gymnasium
+        try:
+            spec = gymnasium.spec(env_id)
+        except gymnasium.error.Error as error:
+            raise UnknownGameError(f"unknown game {name!r}: {error}") from None
+
+        def make_game(config: Config, rng: np.random.Generator) -> gym_adapter.GymGame:
+            return gym_adapter.GymGame(env_id, config.game_options, rng)
+
+        def derive(options: dict[str, Any]) -> tuple[Config, list[str]]:
+            probe = gym_adapter.GymGame(env_id, options, np.random.default_rng(0))
+            return derive_config(name, options, _gym_facts(probe))
+
+        opponents = {"random": lambda config, rng: RandomPlayer(rng)}
+        threshold = spec.reward_threshold
+    else:
+        game_name = name[len(spiel_adapter.PREFIX):]
+        import pyspiel
+        if game_name not in pyspiel.registered_names():
+            raise UnknownGameError(f"unknown game {name!r}: OpenSpiel has no game "
+                                   f"{game_name!r}")
+
+        def make_game(config: Config, rng: np.random.Generator) -> spiel_adapter.SpielGame:
+            return spiel_adapter.SpielGame(game_name, config.game_options, rng)
+
+        def derive(options: dict[str, Any]) -> tuple[Config, list[str]]:
+            probe = spiel_adapter.SpielGame(game_name, options, np.random.default_rng(0))
+            return derive_config(name, options, _spiel_facts(probe))
+
+        opponents = spiel_adapter.opponents(game_name)
+        threshold = None
+    return GamePlugin(name=name, make_config=lambda: derive({})[0], make_game=make_game,
+                      opponents=opponents, reference_value=None, derive_config=derive,
+                      reward_threshold=threshold)
