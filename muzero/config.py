@@ -62,7 +62,8 @@ def _param(default: Any, help: str, check: Check | None = None, flag: str | None
 
 # A saved config (checkpoint, server) lists every field of its time; one missing a field added
 # since was trained with the behaviour before it, which is not always the new default.
-FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero"}
+FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero",
+                     "samples_per_position": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +173,11 @@ class Config:
                             "them in proportion", _at_least(1))
     games_per_iteration: int = _param(256, "self-play games between two training phases",
                                       _at_least(1))
+    samples_per_position: float = _param(
+        0.0, "0: training steps spread over num_games in proportion to games played; > 0: "
+        "steps follow positions played, this many batch samples per position (the replay "
+        "ratio), for episodes whose length changes as the agent learns (muzero/pace.py)",
+        _at_least(0.0))
     checkpoint_interval: int = _param(500, "training steps between checkpoints (each one "
                                       "evaluated)", _at_least(1))
     num_eval_games: int = _param(100, "evaluation games against each opponent", _at_least(0))

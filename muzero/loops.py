@@ -99,14 +99,6 @@ class Actor:
         return report
 
 
-def steps_allowed(config: Config, games: int) -> int:
-    """Training steps that keep pace with `games` games played: the run's two budgets
-    (`num_steps`, `num_games`) end together, in both modes."""
-    if games >= config.num_games:
-        return config.num_steps
-    return config.num_steps * games // config.num_games
-
-
 class Prefetcher:
     """Draws a learner round's `count` batches from `replay` in a background thread and applies
     the learner's priority updates from that thread, in a fixed order whatever the threads'

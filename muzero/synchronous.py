@@ -26,8 +26,9 @@ from muzero.checkpoint import Checkpoint, append_jsonl, save_checkpoint
 from muzero.config import Config
 from muzero.evaluation import evaluate
 from muzero.interrupt import stop_on_ctrl_c
-from muzero.loops import Actor, LocalWeights, learner_round, steps_allowed
+from muzero.loops import Actor, LocalWeights, learner_round
 from muzero.network import network_for_game
+from muzero.pace import Pace
 from muzero.plugins import GamePlugin
 from muzero.replay import ReplayBuffer, symmetries_from_plugin
 from muzero.stopwatch import Stopwatch
@@ -60,6 +61,7 @@ class SynchronousRun:
                                    symmetries_from_plugin(plugin, config))
         self.weights = LocalWeights()
         self.games_played = 0
+        self.pace = Pace(config)
         self.iteration = 0
         self.seconds = Stopwatch()
         self.previous_seconds: dict[str, float] = {}  # time of the run before a resume
@@ -105,8 +107,8 @@ class SynchronousRun:
 
     @property
     def finished(self) -> bool:
-        return (self.games_played >= self.config.num_games
-                and self.learner.step >= self.config.num_steps)
+        return self.pace.finished(self.games_played, self.replay.total_positions,
+                                  self.learner.step)
 
     # ----- the run -----
 
@@ -137,7 +139,9 @@ class SynchronousRun:
     def _iteration(self, train_bar: tqdm, stop: threading.Event) -> None:
         config = self.config
         step_before = self.learner.step
-        games = min(config.games_per_iteration, config.num_games - self.games_played)
+        games = (min(config.games_per_iteration, config.num_games - self.games_played)
+                 if self.pace.selfplay_needed(self.games_played, self.replay.total_positions)
+                 else 0)
         report = None
         if games > 0:
             with tqdm(total=games, desc="self-play", unit="game", leave=False,
@@ -149,7 +153,8 @@ class SynchronousRun:
                 return
             self.games_played += games
             self.seconds.lap("self-play")
-        steps = steps_allowed(config, self.games_played) - self.learner.step
+        steps = (self.pace.steps_allowed(self.games_played, self.replay.total_positions)
+                 - self.learner.step)
         losses = None
         if steps > 0:
             started = time.perf_counter()

@@ -1,7 +1,7 @@
 """The learner's losses against a plain NumPy reference written from the paper's definitions:
-the K-step unroll with unrolled losses scaled by 1/K, masks past the end, MSE or cross-entropy
-on a two-hot categorical support, importance weights, L2; and the 0.5 gradient scale on hidden
-states, which changes gradients but no value."""
+the K-step unroll with unrolled losses scaled by 1/K, masks past the end (and past a time limit),
+MSE or cross-entropy on a two-hot categorical support, importance weights, L2; and the 0.5
+gradient scale on hidden states, which changes gradients but no value."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def reference_losses(network, config, batch) -> dict[str, float]:
             [hidden, batch.actions[:, k - 1]], training=True))
         reward, to_play = reward.astype(np.float64), to_play.astype(np.float64)
         policy, value = run(network.prediction, hidden)
-        losses["value"] += _scalar_loss(value, batch.target_values[:, k], size) / K
-        losses["reward"] += _scalar_loss(reward, batch.target_rewards[:, k], size) / K
+        losses["value"] += (_scalar_loss(value, batch.target_values[:, k], size)
+                            * batch.value_mask[:, k] / K)
+        losses["reward"] += (_scalar_loss(reward, batch.target_rewards[:, k], size)
+                             * batch.reward_mask[:, k] / K)
         losses["policy"] += (-(batch.target_policies[:, k] * _log_softmax(policy)).sum(-1)
                              * batch.policy_mask[:, k] / K)
         chosen = np.take_along_axis(_log_softmax(to_play), batch.target_to_play[:, k, None], -1)
@@ -86,6 +88,15 @@ def test_losses_match_the_numpy_reference(support_size):
     assert set(reported) == set(LOSS_NAMES) == set(expected)
     for name in LOSS_NAMES:
         assert reported[name] == pytest.approx(expected[name], rel=2e-4, abs=1e-6), name
+    # masks past the cut of a game stopped by a time limit: random ones, as the reference
+    rng = np.random.default_rng(support_size)
+    masked = batch._replace(value_mask=(rng.random(batch.value_mask.shape) < 0.5).astype(
+        np.float32), reward_mask=(rng.random(batch.reward_mask.shape) < 0.5).astype(np.float32))
+    masked_losses = learner.evaluate_losses(masked).losses
+    expected_masked = reference_losses(network, config, masked)
+    for name in ("value", "reward"):
+        assert masked_losses[name] == pytest.approx(expected_masked[name], rel=2e-4), name
+        assert masked_losses[name] != pytest.approx(reported[name], rel=1e-3), name
     # the importance weights matter: uniform weights give another value loss
     uniform = learner.evaluate_losses(batch._replace(weights=np.ones_like(batch.weights)))
     assert uniform.losses["value"] != pytest.approx(reported["value"], rel=1e-3)

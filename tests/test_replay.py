@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -100,32 +102,63 @@ def test_single_player_targets_sum_rewards_to_the_end():
 
 
 def reference_targets(game: GameRecord, t: int, K: int, td: int, discount: float):
-    """The paper's make_target, one position and one step at a time."""
+    """The paper's make_target, one position and one step at a time; a game cut by a time limit
+    bootstraps from its last search value where the n steps reach the cut, and knows nothing
+    past it (NaN: masked)."""
     T = len(game)
     values, rewards = [], []
+    unknown = np.full(game.rewards.shape[1], np.nan)
     for u in range(t, t + K + 1):
         if u < T:
-            value = sum(discount ** j * game.rewards[u + j] for j in range(td) if u + j < T)
-            if u + td < T:
-                value = value + discount ** td * game.root_values[u + td]
+            steps = min(td, T - 1 - u) if game.truncated and u + td >= T else td
+            value = sum(discount ** j * game.rewards[u + j] for j in range(steps) if u + j < T)
+            if u + steps < T:
+                value = value + discount ** steps * game.root_values[u + steps]
         else:
-            value = np.zeros(game.rewards.shape[1])
+            value = unknown if game.truncated else np.zeros(game.rewards.shape[1])
         values.append(value)
-        rewards.append(game.rewards[u - 1] if t < u <= T else np.zeros(game.rewards.shape[1]))
+        if t < u <= T:
+            rewards.append(game.rewards[u - 1])
+        else:
+            rewards.append(unknown if game.truncated and u > t else
+                           np.zeros(game.rewards.shape[1]))
     return np.array(values), np.array(rewards)
 
 
-@pytest.mark.parametrize("td,discount", [(1, 0.9), (3, 0.97), (50, 1.0)])
-def test_targets_match_the_reference_on_random_games(td, discount):
+@pytest.mark.parametrize("td,discount,cut", [(1, 0.9, False), (3, 0.97, False),
+                                             (50, 1.0, False), (1, 0.9, True),
+                                             (3, 0.97, True), (50, 0.99, True)])
+def test_targets_match_the_reference_on_random_games(td, discount, cut):
     games = random_records(np.random.default_rng(td), 6, 3, 9)
+    if cut:  # every other game cut by a time limit
+        games = [dataclasses.replace(game, truncated=bool(number % 2))
+                 for number, game in enumerate(games)]
     replay = buffer(games, 3, num_unroll_steps=4, td_steps=td, discount=discount, rng=td)
     batch = replay.sample(300)
     starts = np.cumsum([0] + [len(game) for game in games])
     for i, index in enumerate(batch.indices):
         g = int(np.searchsorted(starts, index, side="right")) - 1
         values, rewards = reference_targets(games[g], int(index - starts[g]), 4, td, discount)
-        np.testing.assert_allclose(batch.target_values[i], values, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(batch.target_rewards[i], rewards, rtol=1e-5, atol=1e-6)
+        known_values, known_rewards = ~np.isnan(values[:, 0]), ~np.isnan(rewards[:, 0])
+        np.testing.assert_array_equal(batch.value_mask[i], known_values)
+        np.testing.assert_array_equal(batch.reward_mask[i][1:], known_rewards[1:])
+        np.testing.assert_allclose(batch.target_values[i][known_values], values[known_values],
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(batch.target_rewards[i][known_rewards],
+                                   rewards[known_rewards], rtol=1e-5, atol=1e-6)
+    assert (batch.reward_mask[:, 0] == 0).all()
+    assert not cut or (batch.value_mask == 0).any()  # the cut games' tails were drawn
+
+
+def test_a_cut_game_bootstraps_from_its_last_search_value():
+    """CartPole-like: reward 1 a move, cut after 3 moves; with td 10 every target reaches the
+    cut, and the last search value (40) stands in for the last reward and all after it."""
+    game = dataclasses.replace(record(rewards=[1, 1, 1], root_values=[42, 41, 40],
+                                      to_play=[0, 0, 0]), truncated=True)
+    targets = value_targets(game.rewards, game.root_values, 10, 0.5, truncated=np.array([True]))
+    np.testing.assert_allclose(targets[:, 0], [1 + 0.5 + 0.25 * 40, 1 + 0.5 * 40, 40])
+    whole = value_targets(game.rewards, game.root_values, 10, 0.5)  # not cut: 0 after the end
+    np.testing.assert_allclose(whole[:, 0], [1.75, 1.5, 1])
 
 
 def test_prioritized_frequencies_and_weights_match_their_formulas():

@@ -535,16 +535,35 @@ def test_a_game_is_played_to_its_end_by_clicks(run, browser, seat):
 # ----- the clients' pacing and prefetching -----
 
 def test_selfplay_and_training_keep_the_runs_pace():
-    from muzero.loops import steps_allowed
-    from muzero.server.workers import games_allowed
+    from muzero.pace import Pace
 
     config = TICTACTOE.make_config().replace(num_games=1000, num_steps=2000,
                                              games_per_iteration=100)
-    assert steps_allowed(config, 0) == 0
-    assert steps_allowed(config, 500) == 1000
-    assert steps_allowed(config, 1200) == 2000  # every game played: train to the end
-    assert games_allowed(config, 0) == 100  # one iteration ahead of the training
-    assert games_allowed(config, 1000) == 600
+    pace = Pace(config)
+    assert pace.steps_allowed(0, 0) == 0
+    assert pace.steps_allowed(500, 3000) == 1000
+    assert pace.steps_allowed(1200, 9000) == 2000  # every game played: train to the end
+    assert not pace.selfplay_ahead(99, 700, 0) and pace.selfplay_ahead(100, 700, 0)
+    assert not pace.selfplay_ahead(599, 4000, 1000) and pace.selfplay_ahead(600, 4000, 1000)
+    assert pace.selfplay_needed(999, 0) and not pace.selfplay_needed(1000, 0)
+    assert pace.finished(1000, 7000, 2000) and not pace.finished(1000, 7000, 1999)
+
+
+def test_pace_by_positions_trains_each_position_as_often_in_long_games():
+    """Replay-ratio pacing: 8 samples a position at batch 256 is one step per 32 positions,
+    whatever the games' length; self-play stops once the positions pay for every step."""
+    from muzero.pace import Pace
+
+    pace = Pace(TICTACTOE.make_config().replace(num_games=1000, num_steps=100, batch_size=256,
+                                                samples_per_position=8.0,
+                                                games_per_iteration=10))
+    assert pace.steps_allowed(10, 320) == 10  # 10 short games
+    assert pace.steps_allowed(11, 3200) == 100  # one long game more: capped at the budget
+    assert pace.selfplay_needed(10, 320) and not pace.selfplay_needed(11, 3200)
+    assert pace.finished(11, 3200, 100) and not pace.finished(11, 3200, 99)
+    assert pace.steps_allowed(1000, 0) == 100  # the games' budget spent releases every step
+    # ahead by one iteration: 10 games of 32 positions pay 10 steps
+    assert not pace.selfplay_ahead(20, 640, 11) and pace.selfplay_ahead(20, 640, 10)
 
 
 class RecordingReplay:

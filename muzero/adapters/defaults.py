@@ -14,8 +14,10 @@ from muzero.config import Config
 from muzero.support import EPSILON
 
 PAPER_ATARI_DISCOUNT = 0.997
-#: positions of replay drawn per position played (batch positions / new positions)
+#: batch samples drawn per position played (the replay ratio)
 SAMPLES_PER_POSITION = 16
+#: positions a derived run plays
+RUN_POSITIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,16 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
              f"over h(x) covering it", scalar_support_size=support)
         rule("every move sampled from the visit counts in self-play (evaluation plays the "
              "most visited)", freezing_moves=length or 1000)
-    moves = length or 200
     envs = 64
     rule(f"a self-play iteration is one game per slot ({envs} slots)",
          num_envs=envs, games_per_iteration=envs)
-    games = max(512, math.ceil(100_000 / moves))
-    rule(f"the run plays about 100,000 positions or 512 games ({games} games of up to "
-         f"{moves} moves)", num_games=games)
-    steps = math.ceil(games * moves / 4 * SAMPLES_PER_POSITION / 256)
-    rule(f"{SAMPLES_PER_POSITION} samples per position played, counting games a quarter of "
-         f"their longest", num_steps=steps, checkpoint_interval=max(1, steps // 4))
+    steps = math.ceil(RUN_POSITIONS * SAMPLES_PER_POSITION / 256)
+    rule(f"training follows the positions played, {SAMPLES_PER_POSITION} samples each at batch "
+         f"256, so short early episodes and long late ones are trained on alike; the run ends "
+         f"after {RUN_POSITIONS:,} positions (the games' budget is no limit)",
+         samples_per_position=float(SAMPLES_PER_POSITION), batch_size=256, num_steps=steps,
+         num_games=RUN_POSITIONS)
+    rule("two checkpoints, each evaluated", checkpoint_interval=max(1, steps // 2))
     capacity = int(min(100_000, 200_000_000 // (4 * size)))
     rule("the replay window holds the last 100,000 positions (at most 200 MB of observations)",
          replay_capacity=capacity)

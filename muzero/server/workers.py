@@ -30,8 +30,9 @@ from muzero.batching.inference import BatchedInference
 from muzero.checkpoint import OPTIMIZER, Checkpoint, optimizer_variables
 from muzero.config import Config
 from muzero.evaluation import evaluate
-from muzero.loops import Actor, learner_round, steps_allowed
+from muzero.loops import Actor, learner_round
 from muzero.network import network_for_game
+from muzero.pace import Pace
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
 from muzero.replay import stored_games
@@ -40,11 +41,6 @@ from muzero.server.wire import read_npz
 from muzero.training import Learner
 
 Log = Callable[[str], None]
-
-
-def games_allowed(config: Config, step: int) -> int:
-    """Games self-play may have stored when training is at `step`."""
-    return config.num_games * step // max(config.num_steps, 1) + config.games_per_iteration
 
 
 def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
@@ -62,8 +58,10 @@ def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
     bar = tqdm(desc="self-play", unit="game", disable=None if progress_bars is None
                else not progress_bars, dynamic_ncols=True)
     stats = client.stats()
-    while stats["games"] < config.num_games and (max_games is None or played < max_games):
-        if stats["games"] >= games_allowed(config, stats["step"]):
+    pace = Pace(config)
+    while pace.selfplay_needed(stats["games"], stats["positions"]) and (
+            max_games is None or played < max_games):
+        if pace.selfplay_ahead(stats["games"], stats["positions"], stats["step"]):
             time.sleep(poll_seconds)  # ahead of training: wait for new weights
             stats = client.stats()
             continue
@@ -91,6 +89,7 @@ class Trainer:
         self.client = client
         self.plugin = plugin
         self.config = config
+        self.pace = Pace(config)
         self.num_eval_games = num_eval_games
         self.publish_interval = publish_interval
         self.log = log
@@ -122,9 +121,10 @@ class Trainer:
         evaluation = None
         started = time.perf_counter()
         while self.learner.step < config.num_steps:
-            games = self.client.stats()["games"]
+            stats = self.client.stats()
+            games = stats["games"]
             step = self.learner.step
-            allowed = steps_allowed(config, games) if games else 0
+            allowed = self.pace.steps_allowed(games, stats["positions"]) if games else 0
             if allowed <= step:
                 time.sleep(self.poll_seconds)  # ahead of self-play: wait for games
                 continue

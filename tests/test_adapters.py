@@ -1,0 +1,285 @@
+"""Gymnasium and OpenSpiel environments as games, against the real libraries: the game contract,
+truncation, refusals with messages, defaults derived from the environment, and the commands
+(train, checkpoint, evaluate, play, a server upload) with adapter games."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from games.tictactoe import TicTacToe
+from muzero.__main__ import build_parser, main
+from muzero.adapters.gym import UnsupportedEnvironmentError
+from muzero.batching.inference import inference_for_game
+from muzero.batching.selfplay import VectorisedSelfPlay
+from muzero.checkpoint import load_checkpoint
+from muzero.commands import build_config
+from muzero.evaluation import play_match
+from muzero.plugins import UnknownGameError, load_game
+from muzero.records import check_time_limit
+from muzero.replay import ReplayBuffer
+
+CARTPOLE = load_game("gym:CartPole-v1")
+SPIEL_TICTACTOE = load_game("spiel:tic_tac_toe")
+TINY = dict(hidden_size=16, mlp_layers=1, jit_compile=False, num_simulations=4, batch_size=16,
+            num_envs=4, games_per_iteration=4, num_eval_games=2, replay_capacity=4000)
+
+
+def random_play(game, rng, moves=10_000):
+    """Play random legal moves to the end; the rewards of every move [T, P]."""
+    rewards = []
+    while not game.terminal() and len(rewards) < moves:
+        rewards.append(game.step(int(rng.choice(np.flatnonzero(game.legal_actions())))))
+    return np.array(rewards)
+
+
+# ----- Gymnasium -----
+
+def test_cartpole_follows_the_game_contract_and_is_reproducible():
+    config = CARTPOLE.make_config()
+    first = CARTPOLE.make_game(config, np.random.default_rng(7))
+    second = CARTPOLE.make_game(config, np.random.default_rng(7))
+    assert (first.num_players, first.num_actions, first.observation_shape) == (1, 2, (4,))
+    assert first.time_limit == 500 and CARTPOLE.reward_threshold == 475.0
+    assert first.observation().dtype == np.float32
+    np.testing.assert_array_equal(first.observation(), second.observation())  # same draw
+    rewards = random_play(first, np.random.default_rng(0))
+    assert first.terminal() and not first.truncated() and (rewards == 1.0).all()
+    assert not first.legal_actions().any()
+    first.reset()
+    assert not np.array_equal(first.observation(), second.observation())  # a new episode's seed
+
+
+def test_a_time_limit_cuts_the_episode_and_its_targets_bootstrap():
+    """CartPole cut after 5 moves (the pole cannot fall that soon): self-play records the game as
+    truncated, and its value targets lean on the last search value instead of ending at 0."""
+    config = CARTPOLE.make_config().replace(game_options={"max_episode_steps": 5}, **TINY)
+    game = CARTPOLE.make_game(config, np.random.default_rng(0))
+    assert game.time_limit == 5
+    random_play(game, np.random.default_rng(0))
+    assert game.terminal() and game.truncated()
+    model = inference_for_game(CARTPOLE, config)
+    selfplay = VectorisedSelfPlay(CARTPOLE, config, model, 2, np.random.default_rng(0))
+    records = selfplay.play(2)
+    assert all(record.truncated and len(record) == 5 for record in records)
+    replay = ReplayBuffer(config.replace(td_steps=10), (4,), 2, 1, np.random.default_rng(0))
+    replay.add_games(records)
+    last = records[0].root_values[-1, 0]
+    discount = config.discount
+    expected = 1 + discount * 1 + discount ** 2 * 1 + discount ** 3 * 1 + discount ** 4 * last
+    assert replay.values[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert replay.values[4, 0] == pytest.approx(last, rel=1e-6)
+    batch = replay.sample(64)
+    assert (batch.value_mask == 0).any() and (batch.reward_mask[:, 1:] == 0).any()
+    check_time_limit(5, records[0])
+    with pytest.raises(ValueError, match="cut by the time limit of 7 moves after 5"):
+        check_time_limit(7, records[0])
+    with pytest.raises(ValueError, match="more than the time limit of 4"):
+        check_time_limit(4, records[0])
+
+
+@pytest.mark.parametrize("name, message", [
+    ("gym:Pendulum-v1", r"action space Box\(-2.0, 2.0, \(1,\), float32\) is not supported"),
+    ("gym:Blackjack-v1", r"observation space Tuple\(.*\) is not supported"),
+])
+def test_unsupported_spaces_are_refused_at_start_up(name, message):
+    with pytest.raises(UnsupportedEnvironmentError, match=message):
+        load_game(name).make_config()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("gym:NoSuchEnv-v0", "unknown game 'gym:NoSuchEnv-v0'"),
+    ("spiel:no_such_game", "OpenSpiel has no game 'no_such_game'"),
+])
+def test_unknown_environments_are_refused(name, message):
+    with pytest.raises(UnknownGameError, match=message):
+        load_game(name)
+
+
+def test_cartpole_defaults_are_derived_and_flags_override_them():
+    arguments = build_parser().parse_args(["--game", "gym:CartPole-v1", "--synchronous",
+                                           "--num-simulations", "7"])
+    config = build_config(arguments)
+    assert (config.network, config.discount, config.td_steps) == ("mlp", 0.997, 10)
+    assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
+    assert config.num_simulations == 7
+    options = build_config(build_parser().parse_args(
+        ["--game", "gym:CartPole-v1", "--game-options", '{"max_episode_steps": 50}']))
+    assert options.scalar_support_size == 7  # h(50) = 6.2: the time limit bounds the return
+    assert options.freezing_moves == 50
+
+
+# ----- OpenSpiel -----
+
+def test_spiel_tictactoe_agrees_with_the_native_game():
+    """Random games played in both: the same legal moves, rewards and end, move by move."""
+    rng = np.random.default_rng(0)
+    config = SPIEL_TICTACTOE.make_config()
+    for _ in range(50):
+        spiel, native = SPIEL_TICTACTOE.make_game(config, rng), TicTacToe()
+        while not native.terminal():
+            assert not spiel.terminal()
+            np.testing.assert_array_equal(spiel.legal_actions(), native.legal_actions())
+            assert spiel.to_play() == native.to_play()
+            action = int(rng.choice(np.flatnonzero(native.legal_actions())))
+            np.testing.assert_array_equal(spiel.step(action), native.step(action))
+        assert spiel.terminal() and not spiel.legal_actions().any()
+
+
+def test_spiel_board_game_defaults():
+    config, lines = SPIEL_TICTACTOE.default_config()
+    assert (config.discount, config.td_steps, config.scalar_support_size) == (1.0, 9, 0)
+    assert (config.known_value_min, config.known_value_max) == (-1.0, 1.0)
+    assert any(line.startswith("discount=1.0, td_steps=9") for line in lines)
+    assert set(SPIEL_TICTACTOE.opponents) == {"random", "mcts", "minimax"}
+
+
+def test_spiel_minimax_is_exact():
+    """Against itself every game is drawn; against random play it never loses."""
+    config = SPIEL_TICTACTOE.make_config()
+    rng = np.random.default_rng(1)
+    exact = SPIEL_TICTACTOE.opponents["minimax"](config, rng)
+    for seat in (0, 1):
+        for _ in range(20):
+            game = SPIEL_TICTACTOE.make_game(config, rng)
+            total = np.zeros(2)
+            while not game.terminal():
+                mover = game.to_play()
+                action = (exact.select_action(game) if mover == seat
+                          else int(rng.choice(np.flatnonzero(game.legal_actions()))))
+                total += game.step(action)
+            assert total[seat] >= 0
+    game = SPIEL_TICTACTOE.make_game(config, rng)
+    total = np.zeros(2)
+    while not game.terminal():
+        total += game.step(exact.select_action(game))
+    assert (total == 0).all()
+
+
+def test_connect_four_chance_and_three_player_games_play_to_the_end():
+    rng = np.random.default_rng(3)
+    four = load_game("spiel:connect_four")
+    game = four.make_game(four.make_config(), rng)
+    assert game.observation_shape == (3, 6, 7) and game.num_actions == 7
+    assert game.observation().shape == (3, 6, 7)
+    rewards = random_play(game, rng)
+    assert game.terminal() and rewards.sum(axis=0).sum() == 0  # zero-sum at the end
+    assert "mcts" in four.opponents and "minimax" not in four.opponents  # 42 moves: too long
+    pig = load_game("spiel:pig")
+    config = pig.make_config().replace(game_options={"players": 3, "winscore": 40})
+    game = pig.make_game(config, rng)
+    assert game.num_players == 3 and not game.replayable_rules
+    assert game.chance_reward_bounds == (-1.0, 1.0)
+    seen_players = set()
+    moves = 0
+    while not game.terminal():
+        seen_players.add(game.to_play())
+        game.step(int(rng.choice(np.flatnonzero(game.legal_actions()))))
+        moves += 1
+    assert seen_players == {0, 1, 2} and moves < game.time_limit
+
+
+@pytest.mark.parametrize("name, message", [
+    ("spiel:kuhn_poker", "imperfect information games are not supported"),
+    ("spiel:goofspiel", "simultaneous games are not supported"),
+])
+def test_unsupported_spiel_games_are_refused(name, message):
+    with pytest.raises(UnsupportedEnvironmentError, match=message):
+        load_game(name).make_config()
+
+
+def test_spiel_mcts_opponent_beats_random_play():
+    config = SPIEL_TICTACTOE.make_config().replace(game_options={"mcts_simulations": 200})
+    rng = np.random.default_rng(0)
+    mcts = SPIEL_TICTACTOE.opponents["mcts"](config, rng)
+    wins = 0
+    for _ in range(10):
+        game = SPIEL_TICTACTOE.make_game(config, rng)
+        total = np.zeros(2)
+        while not game.terminal():
+            action = (mcts.select_action(game) if game.to_play() == 0
+                      else int(rng.choice(np.flatnonzero(game.legal_actions()))))
+            total += game.step(action)
+        wins += total[0] > 0
+    assert wins >= 8
+
+
+# ----- the commands with adapter games -----
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in TINY.items()
+             if name not in ("num_envs",)]
+    code = main(["--game", "gym:CartPole-v1", "--synchronous", "--checkpoint-dir", str(root),
+                 "--run", "tiny", "--envs", "4", "--num-games", "8", "--num-steps", "4",
+                 "--checkpoint-interval", "2", "--game-options", '{"max_episode_steps": 30}',
+                 *flags])
+    assert code == 0
+    return root / "gym_CartPole-v1" / "tiny"
+
+
+def test_cartpole_trains_checkpoints_and_evaluates(cartpole_run, capsys):
+    found = load_checkpoint(cartpole_run)
+    assert found.config.game == "gym:CartPole-v1" and found.step == 4
+    assert main(["evaluate", "--checkpoint", str(cartpole_run), "--games", "3"]) == 0
+    output = capsys.readouterr().out
+    assert "agent: mean return" in output and "solved at 475" in output
+    assert ", random " in output  # the baseline
+
+
+def test_spiel_server_checks_uploads(tmp_path):
+    """Native-rule replay checks OpenSpiel uploads: a legal game is stored, a doctored one
+    (an illegal move) is refused and nothing is stored."""
+    from muzero.server import wire
+    from muzero.server.storage import Store, StoreError
+
+    config = SPIEL_TICTACTOE.make_config().replace(**TINY)
+    store = Store(tmp_path / "data", SPIEL_TICTACTOE, config)
+    model = inference_for_game(SPIEL_TICTACTOE, config)
+    records = VectorisedSelfPlay(SPIEL_TICTACTOE, config, model, 2,
+                                 np.random.default_rng(0)).play(2)
+    store.add_games(wire.encode_games(records))
+    assert store.stats()["games"] == 2
+    actions = records[0].actions.copy()
+    actions[1] = actions[0]  # the same cell twice
+    with pytest.raises(StoreError, match="move 1: action .* is not legal"):
+        store.add_games(wire.encode_games([dataclasses.replace(records[0], actions=actions)]))
+    assert store.stats()["games"] == 2
+
+
+def test_gym_server_refuses_a_false_truncation(tmp_path):
+    from muzero.server import wire
+    from muzero.server.storage import Store, StoreError
+
+    config = CARTPOLE.make_config().replace(game_options={"max_episode_steps": 5}, **TINY)
+    store = Store(tmp_path / "data", CARTPOLE, config)
+    model = inference_for_game(CARTPOLE, config)
+    record = VectorisedSelfPlay(CARTPOLE, config, model, 1, np.random.default_rng(0)).play(1)[0]
+    store.add_games(wire.encode_games([record]))
+    short = dataclasses.replace(record, **{name: getattr(record, name)[:3] for name in (
+        "observations", "actions", "rewards", "to_play", "root_values", "policies")})
+    with pytest.raises(StoreError, match="cut by the time limit of 5 moves after 3"):
+        store.add_games(wire.encode_games([short]))
+    assert store.stats()["games"] == 1
+
+
+def test_play_against_an_opponent_in_spiel_tictactoe():
+    from muzero.play import play_in_terminal
+
+    typed = iter(str(cell) for cell in [4, 0, 1, 2, 3, 5, 6, 7, 8] * 2)
+    shown = []
+    totals = play_in_terminal(SPIEL_TICTACTOE, SPIEL_TICTACTOE.make_config(), "minimax", 0,
+                              read=lambda prompt: next(typed), write=shown.append)
+    assert totals[0] <= 0 and any("minimax plays" in line for line in shown)
+
+
+def test_an_agent_plays_a_match_in_spiel_tictactoe():
+    from muzero.agent import Agent
+
+    config = SPIEL_TICTACTOE.make_config().replace(**TINY)
+    agent = Agent(SPIEL_TICTACTOE, config, inference_for_game(SPIEL_TICTACTOE, config))
+    result = play_match(agent, SPIEL_TICTACTOE, config, "random", 4)
+    assert [seat.games for seat in result.seats] == [2, 2]
