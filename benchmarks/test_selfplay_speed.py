@@ -1,4 +1,5 @@
-"""Self-play throughput for tic-tac-toe with the default network, and where the time goes.
+"""Self-play throughput for tic-tac-toe with the default network (and CartPole through the
+Gymnasium adapter), and where the time goes.
 
 Positions/s at --envs 1, 16, 64, 256 (one actor); thread configurations at --envs 64 (actor
 threads sharing the inference queue, queue workers, TF intra-op threads); the inference-only
@@ -47,9 +48,34 @@ def test_selfplay_throughput(benchmark, record, inference, envs):
     seconds = benchmark.stats.stats.mean / MOVES[envs]
     record(f"selfplay envs={envs} positions/s", envs / seconds, benchmark)
     shares = actor.stopwatch.shares()
-    for phase in ("network", "search", "hidden", "other"):
+    for phase in ("network", "search", "hidden", "environment", "other"):
         record(f"selfplay envs={envs} share {phase}", shares.get(phase, 0.0), benchmark)
     record(f"selfplay envs={envs} share not network", 1.0 - shares["network"], benchmark)
+
+
+def test_cartpole_selfplay_throughput(benchmark, record):
+    """Gymnasium's CartPole at --envs 64 with its derived config: positions/s and the share of
+    self-play time spent reading and stepping the environments (the adapter included)."""
+    cartpole = load_game("gym:CartPole-v1")
+    config = cartpole.make_config()
+    model = inference_for_game(cartpole, config)
+    model.warm_up(64)
+    actor = VectorisedSelfPlay(cartpole, config, model, 64, np.random.default_rng(0))
+    actor.step()
+    moves = 10
+
+    def play_moves():
+        for _ in range(moves):
+            actor.step()
+
+    actor.stopwatch.reset()
+    benchmark.pedantic(play_moves, rounds=3, iterations=1)
+    record("cartpole selfplay envs=64 positions/s", 64 * moves / benchmark.stats.stats.mean,
+           benchmark)
+    shares = actor.stopwatch.shares()
+    record("cartpole selfplay envs=64 share environment", shares.get("environment", 0.0),
+           benchmark)
+    record("cartpole selfplay envs=64 share network", shares.get("network", 0.0), benchmark)
 
 
 CONFIGURATION_SCRIPT = textwrap.dedent("""

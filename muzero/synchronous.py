@@ -236,6 +236,9 @@ class SynchronousRun:
             if total:
                 tf.summary.scalar("throughput/selfplay_network_share", network / total,
                                   step=step)
+                tf.summary.scalar("throughput/selfplay_environment_share",
+                                  report.phase_seconds.get("environment", 0.0) / total,
+                                  step=step)
             tf.summary.scalar("replay/positions", self.replay.num_positions, step=step)
 
     def _write_evaluation(self, evaluation: dict) -> None:

@@ -283,3 +283,13 @@ def test_an_agent_plays_a_match_in_spiel_tictactoe():
     agent = Agent(SPIEL_TICTACTOE, config, inference_for_game(SPIEL_TICTACTOE, config))
     result = play_match(agent, SPIEL_TICTACTOE, config, "random", 4)
     assert [seat.games for seat in result.seats] == [2, 2]
+
+
+def test_discrete_observations_become_one_hot():
+    lake = load_game("gym:FrozenLake-v1")
+    config = lake.make_config().replace(game_options={"is_slippery": False})
+    game = lake.make_game(config, np.random.default_rng(0))
+    assert game.observation_shape == (16,) and game.num_actions == 4
+    np.testing.assert_array_equal(game.observation(), np.eye(16, dtype=np.float32)[0])
+    game.step(2)  # right: from cell 0 to cell 1
+    np.testing.assert_array_equal(game.observation(), np.eye(16, dtype=np.float32)[1])

@@ -129,7 +129,7 @@ def test_actor_threads_share_one_queue(tictactoe):
     plugin, config, inference = tictactoe
     report = play_games(plugin, config.replace(num_envs=6, num_actors=3), inference, 9)
     assert len(report.games) == 9 and report.positions >= 9 * 5
-    assert {"network", "search", "hidden", "other"} <= set(report.phase_seconds)
+    assert {"network", "search", "hidden", "environment", "other"} <= set(report.phase_seconds)
     for record in report.games:
         check_consistent(record, 9, 2)
 

@@ -58,6 +58,7 @@ class VectorisedSelfPlay:
         legal = np.stack([game.legal_actions() for game in games])
         to_play = np.array([game.to_play() for game in games], dtype=np.int32)
         move_number = np.array([len(t) for t in trajectories], dtype=np.int32)
+        self.stopwatch.lap("environment")  # reading the games' states
         result = self.mcts.run(self.model, observations, legal, to_play, move_number)
         actions = self._explore(result.actions, legal)
         finished = []
@@ -70,7 +71,7 @@ class VectorisedSelfPlay:
                 finished.append((slot, trajectory.finish(game.truncated())))
                 game.reset()
         self.positions += len(games)
-        self.stopwatch.lap("other")
+        self.stopwatch.lap("environment")  # stepping the games, recording the moves
         return finished
 
     def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
