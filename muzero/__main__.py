@@ -21,8 +21,9 @@ DEFAULT_PORT = 5000
 
 def _game_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--game", required=required,
-                        help=f"built-in game ({', '.join(available_games())}) or the dotted "
-                             "module path of your own game")
+                        help=f"built-in game ({', '.join(available_games())}), the dotted "
+                             "module path of your own game, gym:ENV_ID (Gymnasium) or "
+                             "spiel:NAME (OpenSpiel)")
     add_config_arguments(parser, exclude=("game",))
 
 

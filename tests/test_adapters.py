@@ -293,3 +293,10 @@ def test_discrete_observations_become_one_hot():
     np.testing.assert_array_equal(game.observation(), np.eye(16, dtype=np.float32)[0])
     game.step(2)  # right: from cell 0 to cell 1
     np.testing.assert_array_equal(game.observation(), np.eye(16, dtype=np.float32)[1])
+
+
+def test_the_command_line_refuses_an_unsupported_environment_by_name(capsys):
+    assert main(["--game", "gym:Pendulum-v1", "--synchronous"]) == 2
+    error = capsys.readouterr().err
+    assert "muzero: error: gym:Pendulum-v1: action space Box" in error
+    assert "Discrete" in error  # what is supported
