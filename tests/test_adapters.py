@@ -300,3 +300,28 @@ def test_the_command_line_refuses_an_unsupported_environment_by_name(capsys):
     error = capsys.readouterr().err
     assert "muzero: error: gym:Pendulum-v1: action space Box" in error
     assert "Discrete" in error  # what is supported
+
+
+@pytest.mark.parametrize("name", ["spiel:tic_tac_toe", "gym:CartPole-v1"])
+def test_dashboard_and_play_api_serve_adapter_games(tmp_path, name):
+    """The server's pages and its play API with adapter games: a person's game is played to
+    its end by moves through the API (CartPole cut at 8 moves)."""
+    from muzero.server.app import create_app
+    from muzero.server.storage import Store
+
+    plugin = load_game(name)
+    options = {"max_episode_steps": 8} if name.startswith("gym:") else {}
+    config = plugin.make_config().replace(game_options=options, **TINY)
+    client = create_app(Store(tmp_path / "data", plugin, config)).test_client()
+    for page in ("/", "/play", "/api/v1/stats"):
+        assert client.get(page).status_code == 200, page
+    state = client.post("/api/v1/play", json={"seat": 0}).get_json()
+    moves = 0
+    while not state["terminal"]:
+        legal = [action["action"] for action in state["actions"] if action["legal"]]
+        response = client.post(f"/api/v1/play/{state['id']}", json={"action": legal[0]})
+        assert response.status_code == 200, response.get_json()
+        state = response.get_json()
+        moves += 1
+    assert moves >= 1 and len(state["totals"]) == plugin.make_game(
+        config, np.random.default_rng(0)).num_players
