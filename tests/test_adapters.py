@@ -325,3 +325,12 @@ def test_dashboard_and_play_api_serve_adapter_games(tmp_path, name):
         moves += 1
     assert moves >= 1 and len(state["totals"]) == plugin.make_game(
         config, np.random.default_rng(0)).num_players
+
+
+def test_an_adapter_run_resumes_by_its_game_name(cartpole_run):
+    """`--resume` without a folder finds the latest run of `gym:CartPole-v1` under its portable
+    folder name and continues it."""
+    assert main(["--synchronous", "--game", "gym:CartPole-v1", "--resume",
+                 "--checkpoint-dir", str(cartpole_run.parent.parent), "--num-steps", "6",
+                 "--num-games", "12", "--num-eval-games", "1"]) == 0
+    assert load_checkpoint(cartpole_run).step == 6
