@@ -14,6 +14,7 @@ from muzero.config import Config
 from muzero.support import EPSILON
 
 PAPER_ATARI_DISCOUNT = 0.997
+TD_STEPS = 50  # single-player n-step targets: measured on CartPole, docs/experiments.md
 #: batch samples drawn per position played (the replay ratio)
 SAMPLES_PER_POSITION = 16
 #: positions a derived run plays
@@ -71,8 +72,10 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
              "a categorical support covering h(bound)"), scalar_support_size=support)
     else:
         discount = PAPER_ATARI_DISCOUNT
-        rule("a single-player episode of many moves: the paper's Atari discount and 10-step "
-             "value targets", discount=discount, td_steps=10)
+        rule("a single-player episode of many moves: the paper's Atari discount; 50-step value "
+             "targets, so that a consequence some 100 moves late reaches the target in two hops "
+             "(CartPole, 3 seeds: mean return 340 against 287 with the paper's 10; "
+             "docs/experiments.md)", discount=discount, td_steps=TD_STEPS)
         horizon = 1.0 / (1.0 - discount)
         bound = facts.value_bound or min(float(length or math.inf), horizon)
         support = math.ceil(squeezed(bound))
