@@ -30,8 +30,12 @@ class EnvironmentFacts:
     num_players: int
     time_limit: int | None  # most moves an episode lasts, where the environment says
     board_game: bool  # several players rewarded only at the end (OpenSpiel's terminal rewards)
-    value_bound: float | None  # largest |return| the environment declares (OpenSpiel utilities)
-    value_range: tuple[float, float] | None = None  # (min, max) return of a board game
+    value_range: tuple[float, float] | None  # (min, max) return declared (OpenSpiel utilities)
+
+    @property
+    def value_bound(self) -> float | None:
+        """The largest |return| the environment declares."""
+        return None if self.value_range is None else max(abs(v) for v in self.value_range)
 
 
 def squeezed(x: float) -> float:

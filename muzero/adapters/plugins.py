@@ -21,15 +21,14 @@ def is_adapter_name(name: str) -> bool:
 
 def _gym_facts(game: gym_adapter.GymGame) -> EnvironmentFacts:
     return EnvironmentFacts(game.observation_shape, game.num_actions, 1, game.time_limit,
-                            board_game=False, value_bound=None)
+                            board_game=False, value_range=None)
 
 
 def _spiel_facts(game: spiel_adapter.SpielGame) -> EnvironmentFacts:
     spiel = game.game
     board = game.num_players > 1 and spiel_adapter.terminal_rewards(spiel)
-    bound = max(abs(spiel.min_utility()), abs(spiel.max_utility()))
     return EnvironmentFacts(game.observation_shape, game.num_actions, game.num_players,
-                            game.time_limit, board_game=board, value_bound=bound,
+                            game.time_limit, board_game=board,
                             value_range=(spiel.min_utility(), spiel.max_utility()))
 
 
