@@ -156,39 +156,30 @@ class NumbaTree(SearchTree):
         if not 1 <= rows <= self.batch_size:
             raise ValueError(f"rows must be in [1, {self.batch_size}], got {rows}")
         if rows not in self._heads:
-            arrays = TreeArrays(**{name: array[:rows] for name, array in vars(self.arrays).items()})
+            arrays = TreeArrays(*(array[:rows] for array in self.arrays))
             self._heads[rows] = NumbaTree(rows, self.num_actions, self.num_players,
                                           self.settings, arrays)
         return self._heads[rows]
 
     def _expand_roots(self, legal, to_play, value, policy_logits, noise, fraction):
-        t = self.arrays
-        kernels.expand_roots(t.children, t.edge_visits, t.edge_q, t.visit_count, t.value_sum,
-                             t.node_value, t.reward, t.prior, t.to_play, t.parent,
-                             t.action_from_parent, t.min_q, t.max_q, legal, to_play, value,
-                             policy_logits, noise, fraction, *self.settings.initial_bounds())
+        kernels.expand_roots(self.arrays, legal, to_play, value, policy_logits, noise, fraction,
+                             *self.settings.initial_bounds())
         if self.settings.gumbel:
-            t.root_gumbel[:] = noise
+            self.arrays.root_gumbel[:] = noise
 
     def _select(self):
-        t, s = self.arrays, self.settings
+        s = self.settings
         if s.gumbel:
-            gumbel.select_leaves(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
-                                 t.to_play, t.min_q, t.max_q, t.root_gumbel, self._halving,
-                                 self._halving.shape[0] - 1, s.c_visit, s.c_scale,
-                                 self._scratch, self._parent_out, self._action_out)
+            gumbel.select_leaves(self.arrays, self._halving, self._halving.shape[0] - 1,
+                                 s.c_visit, s.c_scale, self._scratch, self._parent_out,
+                                 self._action_out)
         else:
-            kernels.select_leaves(t.children, t.edge_visits, t.edge_q, t.prior, t.visit_count,
-                                  t.min_q, t.max_q, self._reciprocal, s.rule, s.pb_c_init,
+            kernels.select_leaves(self.arrays, self._reciprocal, s.rule, s.pb_c_init,
                                   s.pb_c_base, self._parent_out, self._action_out)
         return self._parent_out, self._action_out
 
     def _expand_and_backup(self, reward, value, to_play, policy_logits):
-        t = self.arrays
-        kernels.expand_and_backup(t.children, t.edge_visits, t.edge_q, t.visit_count, t.value_sum,
-                                  t.node_value, t.reward, t.prior, t.to_play, t.parent,
-                                  t.action_from_parent,
-                                  t.min_q, t.max_q, self._returns, self.simulation + 1,
+        kernels.expand_and_backup(self.arrays, self._returns, self.simulation + 1,
                                   self._parent_out, self._action_out, reward, value, to_play,
                                   policy_logits, self.settings.discount)
 
@@ -201,23 +192,19 @@ class NumbaTree(SearchTree):
         return self._value_out.copy()
 
     def _root_statistics(self) -> None:
-        t, s = self.arrays, self.settings
+        s = self.settings
         if s.gumbel:
-            gumbel.root_statistics(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
-                                   t.to_play, t.visit_count, t.value_sum, t.min_q, t.max_q,
-                                   s.c_visit, s.c_scale, self._scratch, self._policy_out,
-                                   self._value_out)
+            gumbel.root_statistics(self.arrays, s.c_visit, s.c_scale, self._scratch,
+                                   self._policy_out, self._value_out)
         else:
-            kernels.root_statistics(t.edge_visits, t.visit_count, t.value_sum, self._policy_out,
-                                    self._value_out)
+            kernels.root_statistics(self.arrays, self._policy_out, self._value_out)
 
     def _choose_actions(self, move_number, uniforms):
-        t, s = self.arrays, self.settings
+        s = self.settings
         if s.gumbel:
-            gumbel.choose_actions(t.children, t.edge_visits, t.edge_q, t.prior, t.node_value,
-                                  t.to_play, t.min_q, t.max_q, t.root_gumbel, s.c_visit,
-                                  s.c_scale, self._scratch, self._chosen_out)
+            gumbel.choose_actions(self.arrays, s.c_visit, s.c_scale, self._scratch,
+                                  self._chosen_out)
             return self._chosen_out.copy()
-        kernels.choose_actions(t.edge_visits, move_number, s.freezing_moves, s.temperature,
+        kernels.choose_actions(self.arrays, move_number, s.freezing_moves, s.temperature,
                                uniforms, self._chosen_out)
         return self._chosen_out.copy()

@@ -31,11 +31,11 @@ LOW_LOGIT = -1e9  # log of a prior that underflowed to 0: never preferred, still
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _improved_logits(children, edge_visits, edge_q, prior, node_value, b, node, player, low,
-                     inverse_span, c_visit, c_scale, out):
+def _improved_logits(tree, b, node, player, low, inverse_span, c_visit, c_scale, out):
     """out[a] = log prior(a) + sigma(completed Q(a)) at `node` (-inf for illegal actions).
 
     Returns the node's total edge visits."""
+    children, edge_visits, edge_q, prior = tree.children, tree.edge_visits, tree.edge_q, tree.prior
     num_actions = children.shape[2]
     total_visits = 0
     most_visits = 0
@@ -48,7 +48,7 @@ def _improved_logits(children, edge_visits, edge_q, prior, node_value, b, node, 
             most_visits = max(most_visits, visits)
             visited_prior += prior[b, node, a]
             weighted_q += prior[b, node, a] * edge_q[b, node, a]
-    v_mix = node_value[b, node, player]
+    v_mix = tree.node_value[b, node, player]
     if total_visits > 0 and visited_prior > 0.0:
         v_mix = (v_mix + total_visits * (weighted_q / visited_prior)) / (1.0 + total_visits)
     scale = (c_visit + most_visits) * c_scale
@@ -79,20 +79,20 @@ def _softmax_in_place(row):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _span(min_q, max_q, b):
-    return 1.0 / (max_q[b] - min_q[b]) if max_q[b] > min_q[b] else 0.0
+def _span(tree, b):
+    return 1.0 / (tree.max_q[b] - tree.min_q[b]) if tree.max_q[b] > tree.min_q[b] else 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _best_with_visits(children, edge_visits, root_gumbel, improved, b, visits):
+def _best_with_visits(tree, improved, b, visits):
     """The root action with exactly `visits` visits of highest g + improved logit (lowest index
     on ties)."""
     best = NO_ACTION
     best_score = -np.inf
-    for a in range(children.shape[2]):
-        if children[b, ROOT, a] == ILLEGAL or edge_visits[b, ROOT, a] != visits:
+    for a in range(tree.children.shape[2]):
+        if tree.children[b, ROOT, a] == ILLEGAL or tree.edge_visits[b, ROOT, a] != visits:
             continue
-        score = root_gumbel[b, a] + improved[a]
+        score = tree.root_gumbel[b, a] + improved[a]
         if best == NO_ACTION or score > best_score:
             best = a
             best_score = score
@@ -100,36 +100,33 @@ def _best_with_visits(children, edge_visits, root_gumbel, improved, b, visits):
 
 
 @njit(cache=True, nogil=True)
-def select_leaves(children, edge_visits, edge_q, prior, node_value, to_play, min_q, max_q,
-                  root_gumbel, schedule, max_considered, c_visit, c_scale, scratch, out_parent,
+def select_leaves(tree, schedule, max_considered, c_visit, c_scale, scratch, out_parent,
                   out_action):
     """Descend every tree to an unexpanded edge by Gumbel MuZero's rules.
 
     schedule [m + 1, S] int32: tree.halving_table; scratch [B, A] float64.
     """
+    children, edge_visits, to_play = tree.children, tree.edge_visits, tree.to_play
     num_actions = children.shape[2]
     for b in range(children.shape[0]):
-        low = min_q[b]
-        inverse_span = _span(min_q, max_q, b)
+        low = tree.min_q[b]
+        inverse_span = _span(tree, b)
         improved = scratch[b]
-        simulation = _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
-                                      to_play[b, ROOT], low, inverse_span, c_visit, c_scale,
-                                      improved)
+        simulation = _improved_logits(tree, b, ROOT, to_play[b, ROOT], low, inverse_span,
+                                      c_visit, c_scale, improved)
         legal = 0
         for a in range(num_actions):
             if children[b, ROOT, a] != ILLEGAL:
                 legal += 1
         considered = min(max_considered, legal)
         node = ROOT
-        action = _best_with_visits(children, edge_visits, root_gumbel, improved, b,
-                                   schedule[considered, simulation])
+        action = _best_with_visits(tree, improved, b, schedule[considered, simulation])
         if action == NO_ACTION:
             raise ValueError("no root action has the visits the halving schedule names")
         while children[b, node, action] != UNEXPANDED:
             node = children[b, node, action]
-            total = _improved_logits(children, edge_visits, edge_q, prior, node_value, b, node,
-                                     to_play[b, node], low, inverse_span, c_visit, c_scale,
-                                     improved)
+            total = _improved_logits(tree, b, node, to_play[b, node], low, inverse_span,
+                                     c_visit, c_scale, improved)
             _softmax_in_place(improved)
             inverse_total = 1.0 / (1.0 + total)
             best_score = -np.inf
@@ -143,32 +140,28 @@ def select_leaves(children, edge_visits, edge_q, prior, node_value, to_play, min
 
 
 @njit(cache=True, nogil=True)
-def root_statistics(children, edge_visits, edge_q, prior, node_value, to_play, visit_count,
-                    value_sum, min_q, max_q, c_visit, c_scale, scratch, out_policy, out_value):
+def root_statistics(tree, c_visit, c_scale, scratch, out_policy, out_value):
     """out_policy [B, A]: the improved policy softmax(logits + sigma(completed Q)) at the root
     (the policy target); out_value [B, P]: mean backed-up root return, as in MuZero."""
-    for b in range(children.shape[0]):
+    for b in range(tree.children.shape[0]):
         improved = scratch[b]
-        _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
-                         to_play[b, ROOT], min_q[b], _span(min_q, max_q, b), c_visit, c_scale,
-                         improved)
+        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], tree.min_q[b], _span(tree, b),
+                         c_visit, c_scale, improved)
         _softmax_in_place(improved)
-        for a in range(children.shape[2]):
+        for a in range(tree.children.shape[2]):
             out_policy[b, a] = improved[a]
-        for p in range(value_sum.shape[2]):
-            out_value[b, p] = value_sum[b, ROOT, p] / visit_count[b, ROOT]
+        for p in range(tree.value_sum.shape[2]):
+            out_value[b, p] = tree.value_sum[b, ROOT, p] / tree.visit_count[b, ROOT]
 
 
 @njit(cache=True, nogil=True)
-def choose_actions(children, edge_visits, edge_q, prior, node_value, to_play, min_q, max_q,
-                   root_gumbel, c_visit, c_scale, scratch, out_action):
+def choose_actions(tree, c_visit, c_scale, scratch, out_action):
     """The move: among the most visited root actions (the halving's survivors), the best by
     g + logits + sigma(completed Q)."""
-    for b in range(children.shape[0]):
-        _improved_logits(children, edge_visits, edge_q, prior, node_value, b, ROOT,
-                         to_play[b, ROOT], min_q[b], _span(min_q, max_q, b), c_visit, c_scale,
-                         scratch[b])
+    for b in range(tree.children.shape[0]):
+        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], tree.min_q[b], _span(tree, b),
+                         c_visit, c_scale, scratch[b])
         most = 0
-        for a in range(children.shape[2]):
-            most = max(most, edge_visits[b, ROOT, a])
-        out_action[b] = _best_with_visits(children, edge_visits, root_gumbel, scratch[b], b, most)
+        for a in range(tree.children.shape[2]):
+            most = max(most, tree.edge_visits[b, ROOT, a])
+        out_action[b] = _best_with_visits(tree, scratch[b], b, most)

@@ -1,7 +1,8 @@
 """Numba kernels of the batched search: each call does one step for all B trees.
 
-Kernels see only arrays and numbers (see tree.py for the layout), release the GIL, and allocate
-nothing, so a simulation costs a few hundred nanoseconds per tree plus one dispatch per call.
+Kernels see only the tree (tree.TreeArrays, a named tuple of arrays), arrays and numbers,
+release the GIL, and allocate nothing, so a simulation costs a few hundred nanoseconds per
+tree plus one dispatch per call.
 Floating-point work is done in float64 in the same order as `reference.py`, which makes the two
 implementations agree to the last bit.
 """
@@ -36,16 +37,17 @@ def _write_softmax(logits, out, legal_row):
 
 
 @njit(cache=True, nogil=True)
-def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, node_value, reward, prior,
-                 to_play, parent, action_from_parent, min_q, max_q, legal, root_to_play,
-                 root_value, policy_logits, noise, noise_fraction, initial_low, initial_high):
-    """Make node 0 of every tree a fresh root from the representation + prediction output.
+def expand_roots(tree, legal, root_to_play, root_value, policy_logits, noise, noise_fraction,
+                 initial_low, initial_high):
+    """Make node 0 of every tree (a tree.TreeArrays) a fresh root from the representation +
+    prediction output.
 
     legal [B, A] bool, root_to_play [B] int32, root_value [B, P], policy_logits [B, A],
     noise [B, A] positive gamma draws (a Dirichlet sample once normalised over legal actions).
     The root counts as visited once, with its predicted value, as a leaf would. The Q
     statistics start at (initial_low, initial_high): known bounds, or (inf, -inf) for none.
     """
+    children, prior, value_sum = tree.children, tree.prior, tree.value_sum
     num_trees, _, num_actions = children.shape
     num_players = value_sum.shape[2]
     for b in range(num_trees):
@@ -64,37 +66,37 @@ def expand_roots(children, edge_visits, edge_q, visit_count, value_sum, node_val
                                          + noise_fraction * (noise[b, a] / noise_total))
         for a in range(num_actions):
             children[b, ROOT, a] = UNEXPANDED if legal[b, a] else ILLEGAL
-            edge_visits[b, ROOT, a] = 0
-            edge_q[b, ROOT, a] = 0.0
+            tree.edge_visits[b, ROOT, a] = 0
+            tree.edge_q[b, ROOT, a] = 0.0
         for p in range(num_players):
             value_sum[b, ROOT, p] = root_value[b, p]
-            node_value[b, ROOT, p] = root_value[b, p]
-            reward[b, ROOT, p] = 0.0
-        visit_count[b, ROOT] = 1
-        to_play[b, ROOT] = player
-        parent[b, ROOT] = NO_PARENT
-        action_from_parent[b, ROOT] = NO_ACTION
-        min_q[b] = initial_low
-        max_q[b] = initial_high
+            tree.node_value[b, ROOT, p] = root_value[b, p]
+            tree.reward[b, ROOT, p] = 0.0
+        tree.visit_count[b, ROOT] = 1
+        tree.to_play[b, ROOT] = player
+        tree.parent[b, ROOT] = NO_PARENT
+        tree.action_from_parent[b, ROOT] = NO_ACTION
+        tree.min_q[b] = initial_low
+        tree.max_q[b] = initial_high
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _q_value(value_sum, reward, visit_count, b, child, player, discount):
+def _q_value(tree, b, child, player, discount):
     """Q of the edge into `child` for `player`: reward now plus the discounted mean return."""
-    return reward[b, child, player] + discount * (value_sum[b, child, player]
-                                                  / visit_count[b, child])
+    return tree.reward[b, child, player] + discount * (tree.value_sum[b, child, player]
+                                                       / tree.visit_count[b, child])
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _best_action(children, edge_visits, edge_q, prior, visit_count, b, node, low, inverse_span,
-                 reciprocal, rule, pb_c_init, pb_c_base):
+def _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init, pb_c_base):
     """The action maximising normalised Q + exploration for the player who moves at `node`.
 
     Unvisited edges score Q = 0 (the paper's pseudocode); ties go to the lowest action index.
     `inverse_span` is 1 / (max_q - min_q), or 0 while the tree has no range (then Q is used raw);
     reciprocal[n] = 1 / (1 + n). Both turn the two divisions per edge into multiplications.
     """
-    parent_visits = float(visit_count[b, node])
+    children, edge_visits, edge_q, prior = tree.children, tree.edge_visits, tree.edge_q, tree.prior
+    parent_visits = float(tree.visit_count[b, node])
     if rule == RULE_UCB:
         scale = math.sqrt(2.0 * parent_visits)
     else:
@@ -119,21 +121,20 @@ def _best_action(children, edge_visits, edge_q, prior, visit_count, b, node, low
 
 
 @njit(cache=True, nogil=True)
-def select_leaves(children, edge_visits, edge_q, prior, visit_count, min_q, max_q, reciprocal,
-                  rule, pb_c_init, pb_c_base, out_parent, out_action):
+def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, out_parent, out_action):
     """Descend every tree from the root to an unexpanded edge.
 
     Writes out_parent [B] (the node whose hidden state the dynamics function takes) and
     out_action [B] (the action to apply there). reciprocal [S + 1]: 1 / (1 + n).
     """
-    for b in range(children.shape[0]):
-        low = min_q[b]
-        inverse_span = 1.0 / (max_q[b] - low) if max_q[b] > low else 0.0
+    for b in range(tree.children.shape[0]):
+        low = tree.min_q[b]
+        inverse_span = 1.0 / (tree.max_q[b] - low) if tree.max_q[b] > low else 0.0
         node = ROOT
         while True:
-            action = _best_action(children, edge_visits, edge_q, prior, visit_count, b, node, low,
-                                  inverse_span, reciprocal, rule, pb_c_init, pb_c_base)
-            child = children[b, node, action]
+            action = _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init,
+                                  pb_c_base)
+            child = tree.children[b, node, action]
             if child == UNEXPANDED:
                 break
             node = child
@@ -142,10 +143,8 @@ def select_leaves(children, edge_visits, edge_q, prior, visit_count, min_q, max_
 
 
 @njit(cache=True, nogil=True)
-def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, node_value, reward,
-                      prior, to_play, parent, action_from_parent, min_q, max_q, returns, new_node,
-                      parent_node, action, leaf_reward, leaf_value, leaf_to_play, policy_logits,
-                      discount):
+def expand_and_backup(tree, returns, new_node, parent_node, action, leaf_reward, leaf_value,
+                      leaf_to_play, policy_logits, discount):
     """Create node `new_node` under (parent_node[b], action[b]) in every tree and back up.
 
     leaf_reward [B, P], leaf_value [B, P], leaf_to_play [B] int32, policy_logits [B, A] come from
@@ -153,6 +152,10 @@ def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, nod
     backed up; min-max statistics record each Q from the viewpoint of the player who chooses that
     edge, which is also what the edge rows (edge_visits, edge_q) cache for selection.
     """
+    children, edge_visits, edge_q = tree.children, tree.edge_visits, tree.edge_q
+    visit_count, value_sum, reward, parent = (tree.visit_count, tree.value_sum, tree.reward,
+                                              tree.parent)
+    action_from_parent, min_q, max_q = tree.action_from_parent, tree.min_q, tree.max_q
     num_players = value_sum.shape[2]
     for b in range(children.shape[0]):
         player = leaf_to_play[b]
@@ -162,17 +165,17 @@ def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, nod
         children[b, above, action[b]] = new_node
         parent[b, new_node] = above
         action_from_parent[b, new_node] = action[b]
-        to_play[b, new_node] = player
+        tree.to_play[b, new_node] = player
         visit_count[b, new_node] = 0
         for a in range(children.shape[2]):
             children[b, new_node, a] = UNEXPANDED
             edge_visits[b, new_node, a] = 0
             edge_q[b, new_node, a] = 0.0
-        _write_softmax(policy_logits[b], prior[b, new_node], None)
+        _write_softmax(policy_logits[b], tree.prior[b, new_node], None)
         for p in range(num_players):
             reward[b, new_node, p] = leaf_reward[b, p]
             value_sum[b, new_node, p] = 0.0
-            node_value[b, new_node, p] = leaf_value[b, p]
+            tree.node_value[b, new_node, p] = leaf_value[b, p]
             returns[b, p] = leaf_value[b, p]
         node = new_node
         while node != NO_PARENT:
@@ -182,7 +185,7 @@ def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, nod
             visit_count[b, node] += 1
             above = parent[b, node]
             if above != NO_PARENT:
-                q = _q_value(value_sum, reward, visit_count, b, node, to_play[b, above], discount)
+                q = _q_value(tree, b, node, tree.to_play[b, above], discount)
                 edge_visits[b, above, action_from_parent[b, node]] = visit_count[b, node]
                 edge_q[b, above, action_from_parent[b, node]] = q
                 min_q[b] = min(min_q[b], q)
@@ -191,8 +194,9 @@ def expand_and_backup(children, edge_visits, edge_q, visit_count, value_sum, nod
 
 
 @njit(cache=True, nogil=True)
-def root_statistics(edge_visits, visit_count, value_sum, out_policy, out_value):
+def root_statistics(tree, out_policy, out_value):
     """out_policy [B, A]: root visit shares; out_value [B, P]: mean backed-up root return."""
+    edge_visits, visit_count, value_sum = tree.edge_visits, tree.visit_count, tree.value_sum
     for b in range(edge_visits.shape[0]):
         total = 0
         for a in range(edge_visits.shape[2]):
@@ -204,13 +208,13 @@ def root_statistics(edge_visits, visit_count, value_sum, out_policy, out_value):
 
 
 @njit(cache=True, nogil=True)
-def choose_actions(edge_visits, move_number, freezing_moves, temperature, uniforms, out_action):
+def choose_actions(tree, move_number, freezing_moves, temperature, uniforms, out_action):
     """Sample ∝ N^(1/temperature) while move_number[b] < freezing_moves, else the most visited.
 
     uniforms [B] are U(0, 1) draws from the caller's seeded generator; ties go to the lowest index.
     """
-    for b in range(edge_visits.shape[0]):
-        counts = edge_visits[b, ROOT]
+    for b in range(tree.edge_visits.shape[0]):
+        counts = tree.edge_visits[b, ROOT]
         most = 0
         best = NO_ACTION
         for a in range(counts.shape[0]):
