@@ -13,7 +13,8 @@ import pytest
 from muzero.network import network_for_game
 from muzero.plugins import load_game
 from muzero.records import GameRecord
-from muzero.replay import ReplayBuffer, symmetries_from_plugin
+from muzero.replay import ReplayBuffer
+from muzero.symmetry import symmetries_from_plugin
 from muzero.training import Learner
 
 STEPS = 30

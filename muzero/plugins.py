@@ -7,7 +7,7 @@ and may define
 - `OPPONENTS: dict[str, Callable[[Config, np.random.Generator], Player]]`: reference players;
 - `reference_value(config) -> float`: the best achievable expected return, where it is known;
 - `symmetries(config) -> list[(observation_index, action_index)]`: transformations that map the
-  game onto itself, as gather indices (see `muzero.replay.Symmetry`), for data augmentation;
+  game onto itself, as gather indices (see `muzero.symmetry.Symmetry`), for data augmentation;
 - `action_label(game, action) -> str` and `ACTION_COLUMNS: int`: how the browser play page
   draws the moves (a board game labels each cell with its stone and lays them out in rows).
 """

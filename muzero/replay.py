@@ -4,8 +4,9 @@ Positions live in ring arrays of `replay_capacity` rows; a game occupies consecu
 the capacity), so position t + k of the game at row s is row (s + k) % C. Adding a game that
 does not fit evicts the oldest whole games. Everything a target needs is fixed when a game
 arrives (its root values do not change), so the n-step value target of every position is computed
-once at insertion, and assembling a batch is a handful of gathers over [B, K + 1] row indices: no
-Python loop per position.
+once at insertion (targets.py, which also checks each record), and assembling a batch is a
+handful of gathers over [B, K + 1] row indices: no Python loop per position. Each sample is seen
+through a random symmetry of the game where it declares some (symmetry.py).
 
 Targets, for every player p, at unroll step k of a sample at position t of a game of length T
 (MuZero appendix G and its pseudocode):
@@ -33,14 +34,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from muzero.config import Config
-from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
+from muzero.symmetry import Augmentation, Symmetry
+from muzero.targets import RECORD_FIELDS, CheckedGames, check_games, positions_in_games
 
 MIN_PRIORITY = 1e-3  # a position the network already predicts perfectly is still drawn sometimes
 
@@ -60,55 +61,6 @@ class TrainingBatch(NamedTuple):
     to_play_mask: np.ndarray  # [B, K + 1] float32: 1 for k >= 1 where the position exists
     weights: np.ndarray  # [B] float32: importance weights (1 for uniform sampling)
     indices: np.ndarray  # [B] int64: position ids, for update_priorities
-
-
-@dataclass(frozen=True)
-class Symmetry:
-    """A transformation of the game that maps legal play onto legal play.
-
-    observation_index [prod(observation_shape)] and action_index [A] are gather indices: the
-    transformed observation is observation.flat[observation_index] and the transformed policy is
-    policy[action_index]; an action a becomes the position of a in action_index.
-    """
-
-    observation_index: np.ndarray
-    action_index: np.ndarray
-
-
-def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
-                  discount: float, lengths: np.ndarray | None = None,
-                  truncated: np.ndarray | None = None) -> np.ndarray:
-    """n-step value targets [N, P] from rewards [N, P] and root values [N, P] of one game, or of
-    several games whose rows are concatenated (`lengths` [G], summing to N); `truncated` [G]
-    marks games cut by a time limit, whose targets bootstrap from their last search value."""
-    total = len(rewards)
-    lengths = np.array([total]) if lengths is None else np.asarray(lengths)
-    remaining = np.repeat(lengths, lengths) - _positions_in_games(lengths)  # T - t
-    targets = np.zeros_like(rewards, dtype=np.float64)
-    for j in range(min(td_steps, int(lengths.max(initial=0)))):  # vectorised over positions
-        inside = remaining[:total - j] > j  # t + j < T
-        targets[:total - j][inside] += discount ** j * rewards[j:][inside]
-    if td_steps < total:
-        bootstrap = remaining[:total - td_steps] > td_steps
-        targets[:total - td_steps][bootstrap] += (discount ** td_steps
-                                                  * root_values[td_steps:][bootstrap])
-    if truncated is not None and np.any(truncated):
-        # rows whose n steps reach the cut: the last reward gives way to the last search value
-        # (which counts that reward and everything after it), discounted like that reward
-        cut = np.repeat(np.asarray(truncated, bool), lengths) & (remaining <= td_steps)
-        last = np.repeat(np.cumsum(lengths) - 1, lengths)[cut]
-        scale = (discount ** (remaining[cut] - 1))[:, None]
-        targets[cut] += scale * (root_values[last] - rewards[last])
-    return targets.astype(np.float32)
-
-
-def _positions_in_games(lengths: np.ndarray) -> np.ndarray:
-    """t of every row of concatenated games [N]."""
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.arange(int(np.sum(lengths))) - np.repeat(starts, lengths)
-
-
-RECORD_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies")
 
 
 class ReplayBuffer:
@@ -139,21 +91,8 @@ class ReplayBuffer:
         self.games: deque[tuple[int, int]] = deque()  # (first position id, length), oldest first
         self.total_positions = 0  # positions ever added: the next position id
         self.total_games = 0
-        self._set_symmetries(symmetries)
-
-    def _set_symmetries(self, symmetries: Sequence[Symmetry]) -> None:
-        use = self.config.augment_symmetries and len(symmetries) > 0
-        size = int(np.prod(self.observation_shape))
-        identity = Symmetry(np.arange(size), np.arange(self.num_actions))
-        chosen = list(symmetries) if use else [identity]
-        for symmetry in chosen:
-            if sorted(symmetry.observation_index.tolist()) != list(range(size)) or \
-                    sorted(symmetry.action_index.tolist()) != list(range(self.num_actions)):
-                raise ValueError("a symmetry's indices must be permutations of the observation "
-                                 "cells and of the actions")
-        self._observation_index = np.stack([s.observation_index for s in chosen])  # [S, obs]
-        self._policy_index = np.stack([s.action_index for s in chosen])  # [S, A]
-        self._action_map = np.argsort(self._policy_index, axis=1).astype(np.int32)  # [S, A]
+        self.augmentation = Augmentation(symmetries if config.augment_symmetries else (),
+                                         self.observation_shape, num_actions)
 
     # ----- storing -----
 
@@ -197,49 +136,11 @@ class ReplayBuffer:
         self.total_positions += int(positions)
         self.total_games += int(games)
 
-    def check(self, games: Sequence[GameRecord]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Raise `ValueError` naming what makes a game unfit for this buffer (shapes, ranges,
-        non-finite numbers); return the games' lengths [G] and their rows concatenated."""
-        lengths = np.array([len(game) for game in games], np.int64)
-        for number, game in enumerate(games):
-            length = len(game)
-            expected = {"observations": (length,) + self.observation_shape,
-                        "rewards": (length, self.num_players),
-                        "root_values": (length, self.num_players),
-                        "policies": (length, self.num_actions)}
-            for name, shape in expected.items():
-                if getattr(game, name).shape != shape:
-                    raise ValueError(f"game record {number}: {name} has shape "
-                                     f"{getattr(game, name).shape}, expected {shape}")
-            if not 1 <= length <= self.capacity:
-                raise ValueError(f"game record {number}: length {length} must be in [1, "
-                                 f"replay_capacity={self.capacity}]")
-        arrays = {name: np.concatenate([getattr(game, name) for game in games])
-                  for name in RECORD_FIELDS}
-        if arrays["actions"].min() < 0 or arrays["actions"].max() >= self.num_actions:
-            raise ValueError(f"game record: actions out of range [0, {self.num_actions})")
-        if arrays["to_play"].min() < 0 or arrays["to_play"].max() >= self.num_players:
-            raise ValueError(f"game record: to_play out of range [0, {self.num_players})")
-        for name in ("observations", "rewards", "root_values", "policies"):
-            if not np.isfinite(arrays[name]).all():
-                raise ValueError(f"game record: {name} holds non-finite numbers")
-        policies = arrays["policies"]
-        if (policies < 0).any() or not np.allclose(policies.sum(axis=1), 1.0, atol=1e-3):
-            raise ValueError("game record: every policy row must be non-negative and sum to 1")
-        # finite numbers can still sum to infinity in float32 (rewards of 3e38): targets and
-        # priorities are computed here, once, and must be finite too
-        truncated = np.array([game.truncated for game in games], bool)
-        arrays["truncated"] = np.repeat(truncated, lengths)
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = value_targets(arrays["rewards"], arrays["root_values"],
-                                   self.config.td_steps, self.config.discount, lengths,
-                                   truncated)
-            errors = np.abs(arrays["root_values"] - values).max(axis=1)
-        if not (np.isfinite(values).all() and np.isfinite(errors).all()):
-            raise ValueError("game record: rewards and root values overflow float32 in the "
-                             "value targets")
-        arrays["values"], arrays["value_errors"] = values, errors
-        return lengths, arrays
+    def check(self, games: Sequence[GameRecord]) -> CheckedGames:
+        """Raise `ValueError` naming what makes a game unfit for this buffer; return the games
+        with their targets (`targets.check_games`)."""
+        return check_games(games, self.observation_shape, self.num_actions, self.num_players,
+                           self.capacity, self.config)
 
     def _insert(self, arrays: dict[str, np.ndarray], lengths: np.ndarray) -> None:
         """Write checked games that fit the ring together (sum of lengths <= capacity)."""
@@ -253,7 +154,7 @@ class ReplayBuffer:
             getattr(self, name)[rows] = arrays[name]
         self.values[rows] = arrays["values"]  # targets and priorities: computed by `check`
         self.truncated[rows] = arrays["truncated"]
-        self.position[rows] = _positions_in_games(lengths)
+        self.position[rows] = positions_in_games(lengths)
         self.length[rows] = np.repeat(lengths, lengths)
         self.position_id[rows] = np.arange(start, start + total)
         self.priorities[rows] = self._priority(arrays["value_errors"])  # from `check`
@@ -302,17 +203,16 @@ class ReplayBuffer:
         exists = offset < self.length[rows][:, None]  # [B, K + 1]
         at = unrolled % self.capacity
 
-        symmetry = self.rng.integers(len(self._policy_index), size=batch_size)
-        observations = self.observations[rows].reshape(batch_size, -1)
-        observations = np.take_along_axis(observations, self._observation_index[symmetry], 1)
+        symmetry = self.augmentation.draw(self.rng, batch_size)
+        observations = self.augmentation.observations(self.observations[rows], symmetry)
 
         random_actions = self.rng.integers(self.num_actions, size=(batch_size, K))
         actions = np.where(exists[:, :K], self.actions[at[:, :K]], random_actions)
-        actions = np.take_along_axis(self._action_map[symmetry], actions, 1)
+        actions = self.augmentation.actions(actions, symmetry)
 
         uniform = np.float32(1.0 / self.num_actions)
         policies = np.where(exists[..., None], self.policies[at], uniform)
-        policies = np.take_along_axis(policies, self._policy_index[symmetry][:, None, :], 2)
+        policies = self.augmentation.policies(policies, symmetry)
 
         values = np.where(exists[..., None], self.values[at], 0.0)
         reward_exists = np.concatenate([np.zeros((batch_size, 1), bool), exists[:, :K]], 1)
@@ -323,7 +223,7 @@ class ReplayBuffer:
         to_play_mask[:, 0] = False
         to_play = np.where(exists, self.to_play[at], 0)
         return TrainingBatch(
-            observations=observations.reshape((batch_size,) + self.observation_shape),
+            observations=observations,
             actions=actions.astype(np.int32),
             target_values=values.astype(np.float32),
             target_rewards=rewards.astype(np.float32),
@@ -381,14 +281,6 @@ class ReplayBuffer:
         self.total_positions = int(meta["total_positions"])
         self.total_games = int(meta["total_games"])
         self.rng.bit_generator.state = meta["rng"]
-
-
-def symmetries_from_plugin(plugin: GamePlugin, config: Config) -> list[Symmetry]:
-    """The game's declared symmetries (its optional `symmetries(config)`), or none."""
-    if plugin.symmetries is None:
-        return []
-    return [Symmetry(np.asarray(o, np.int64), np.asarray(a, np.int64))
-            for o, a in plugin.symmetries(config)]
 
 
 def stored_games(arrays: dict[str, np.ndarray], priority_alpha: float

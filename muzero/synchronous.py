@@ -30,8 +30,9 @@ from muzero.loops import Actor, LocalWeights, learner_round
 from muzero.network import network_for_game
 from muzero.pace import Pace
 from muzero.plugins import GamePlugin
-from muzero.replay import ReplayBuffer, symmetries_from_plugin
+from muzero.replay import ReplayBuffer
 from muzero.stopwatch import Stopwatch
+from muzero.symmetry import symmetries_from_plugin
 from muzero.training import Learner
 
 EVALUATIONS = "evaluations.jsonl"

@@ -7,7 +7,9 @@ from games.tictactoe import TicTacToe
 from muzero.config import Config
 from muzero.plugins import load_game
 from muzero.records import GameRecord
-from muzero.replay import ReplayBuffer, symmetries_from_plugin, value_targets
+from muzero.replay import ReplayBuffer
+from muzero.symmetry import symmetries_from_plugin
+from muzero.targets import value_targets
 
 
 def record(rewards, root_values, to_play, actions=None, num_actions=3, policies=None,

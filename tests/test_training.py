@@ -5,7 +5,8 @@ from muzero.batching.inference import BatchedInference
 from muzero.batching.selfplay import play_games
 from muzero.network import network_for_game
 from muzero.plugins import load_game
-from muzero.replay import ReplayBuffer, symmetries_from_plugin
+from muzero.replay import ReplayBuffer
+from muzero.symmetry import symmetries_from_plugin
 from muzero.training import Learner
 
 TINY = dict(channels=8, num_blocks=1, hidden_size=32, mlp_layers=1, jit_compile=False,

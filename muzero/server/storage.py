@@ -39,11 +39,12 @@ from muzero.config import Config
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.records import check_rewards, check_rules, check_time_limit
-from muzero.replay import ReplayBuffer, TrainingBatch, symmetries_from_plugin
+from muzero.replay import ReplayBuffer, TrainingBatch
 from muzero.server import wire
 from muzero.server.errors import MAX_ID, StoreError
 from muzero.server.folder import FolderLock, remove_leftovers
 from muzero.server.versions import WeightsVersion, WeightVersions
+from muzero.symmetry import symmetries_from_plugin
 from muzero.training import build_optimizer
 
 DATABASE = "muzero.sqlite3"
