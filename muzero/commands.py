@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from muzero.checkpoint import LATEST, CheckpointError, load_checkpoint
-from muzero.config import Config, config_overrides
+from muzero.config import RUNTIME_FIELDS, Config, config_overrides
 from muzero.play import play_in_terminal
 from muzero.plugins import folder_name, load_game
 
@@ -120,9 +120,13 @@ def server(arguments: argparse.Namespace) -> int:
         if arguments.game is not None and arguments.game != config.game:
             raise ValueError(f"{data_dir} holds a run of game {config.game!r}, not "
                              f"{arguments.game!r}")
-        if _config_flags(arguments):
-            print(f"note: {data_dir} keeps the config it was started with; the config flags "
-                  f"given now are ignored", file=sys.stderr)
+        flags = _config_flags(arguments)
+        ignored = sorted(set(flags) - RUNTIME_FIELDS)
+        if ignored:
+            print(f"note: {data_dir} keeps the hyper-parameters it was started with; ignored: "
+                  f"{', '.join(ignored)}", file=sys.stderr)
+        config = config.replace(**{name: value for name, value in flags.items()
+                                   if name in RUNTIME_FIELDS})
     configure_tensorflow(config)
     store = Store(data_dir, load_game(config.game), config)
     stats = store.stats()

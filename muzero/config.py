@@ -1,8 +1,15 @@
-"""One frozen dataclass of hyper-parameters, validated at construction and saved as JSON.
+"""One frozen dataclass of a run's settings, validated at construction; its hyper-parameters are
+saved as versioned JSON.
 
 Every field is described once, here: its default (the paper's value where the paper gives one), a
 help line and a check. The command line is built from these fields, so a new hyper-parameter is one
 line in this file and nothing else.
+
+Two kinds of field: hyper-parameters decide what is learned and are saved with a run (checkpoints,
+the server's database); runtime options (`runtime=True`: threads, XLA, the inference queue, game
+slots) decide how fast this machine runs it and are never saved, so a run resumed on another
+machine uses that machine's flags. Saved JSON carries a `schema` number; `MIGRATIONS` turns an
+older document into the current one, so every checkpoint ever written still loads.
 """
 
 from __future__ import annotations
@@ -52,18 +59,22 @@ def _json_object(value: dict) -> str | None:
     return None
 
 
-def _param(default: Any, help: str, check: Check | None = None, flag: str | None = None) -> Any:
-    """Declare a field: default, one help line, an optional check and an optional CLI flag name."""
-    metadata = {"help": help, "check": check, "flag": flag}
+def _param(default: Any, help: str, check: Check | None = None, flag: str | None = None,
+           runtime: bool = False) -> Any:
+    """Declare a field: default, one help line, an optional check, an optional CLI flag name, and
+    whether it is a runtime option (not saved with the run)."""
+    metadata = {"help": help, "check": check, "flag": flag, "runtime": runtime}
     if isinstance(default, dict):
         return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-# A saved config (checkpoint, server) lists every field of its time; one missing a field added
-# since was trained with the behaviour before it, which is not always the new default.
-FIELDS_ADDED_LATER = {"residual_dynamics": False, "search": "muzero",
-                     "samples_per_position": 0.0}
+SCHEMA = 2  # version of the saved JSON; raise it with a migration when a saved field changes
+
+# Fields added while schema 1 was current, with the behaviour a document without them was trained
+# with (not always today's default). The network's own metadata (network.py) uses it too.
+SCHEMA_1_LATER_FIELDS = {"residual_dynamics": False, "search": "muzero",
+                         "samples_per_position": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,20 +136,22 @@ class Config:
                                    "visits) * c_scale * q (paper: 50)", _at_least(0.0))
     gumbel_c_scale: float = _param(1.0, "gumbel: c_scale of sigma (paper: 1)", _positive)
 
-    # --- self-play and inference ---
+    # --- runtime options: how fast this machine plays (not saved with the run) ---
     num_envs: int = _param(64, "game slots played in lockstep by self-play", _at_least(1),
-                           flag="--envs")
-    num_actors: int = _param(1, "self-play threads sharing one inference queue", _at_least(1))
+                           flag="--envs", runtime=True)
+    num_actors: int = _param(1, "self-play threads sharing one inference queue", _at_least(1),
+                             runtime=True)
     inference_batch_size: int = _param(256, "largest batch the inference queue merges",
-                                       _at_least(1))
+                                       _at_least(1), runtime=True)
     inference_wait_ms: float = _param(2.0, "longest the inference queue waits to fill a batch",
-                                      _at_least(0.0))
+                                      _at_least(0.0), runtime=True)
     inference_workers: int = _param(1, "network calls the inference queue may run at once",
-                                    _at_least(1))
+                                    _at_least(1), runtime=True)
     tf_threads: int = _param(0, "TensorFlow intra-op threads for the process (0: one per core); "
-                             "applied once at start-up", _at_least(0))
+                             "applied once at start-up", _at_least(0), runtime=True)
     jit_compile: bool = _param(True, "compile inference with XLA: about 2x less time per call at "
-                               "small batches on a CPU, 0.6 s to compile each batch bucket")
+                               "small batches on a CPU, 0.6 s to compile each batch bucket",
+                               runtime=True)
 
     # --- replay (MuZero appendix G: prioritized replay with alpha = beta = 1) ---
     replay_capacity: int = _param(100_000, "positions kept in the replay buffer: the most "
@@ -202,18 +215,39 @@ class Config:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
 
+    def hyper_parameters(self) -> dict[str, Any]:
+        """The fields saved with a run: every field but the runtime options."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if not field.metadata["runtime"]}
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """The hyper-parameters with the schema number (what checkpoints and the server keep)."""
+        return json.dumps({"schema": SCHEMA, **self.hyper_parameters()}, indent=2,
+                          sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Config:
+        """A saved config of any schema, migrated to today's; runtime options at their
+        defaults (apply this machine's with `replace`)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError(f"config is not valid JSON: {error}") from None
         if not isinstance(data, dict):
             raise ConfigError("config JSON must be an object of field: value")
-        return cls.from_dict({**FIELDS_ADDED_LATER, **data})
+        version = data.pop("schema", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ConfigError(f"config schema must be a whole number >= 1, got {version!r}")
+        if version > SCHEMA:
+            raise ConfigError(f"config schema {version} is newer than this version of muzero "
+                              f"reads ({SCHEMA}); upgrade muzero")
+        for old in range(version, SCHEMA):
+            data = MIGRATIONS[old](data)
+        saved_runtime = sorted(set(data) & RUNTIME_FIELDS)
+        if saved_runtime:
+            raise ConfigError(f"config schema {SCHEMA} does not save runtime options, got "
+                              f"{', '.join(saved_runtime)}")
+        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
@@ -221,6 +255,20 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+RUNTIME_FIELDS = frozenset(field.name for field in dataclasses.fields(Config)
+                           if field.metadata["runtime"])
+
+
+def _from_schema_1(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (until 2026-11-30) saved runtime options beside the hyper-parameters and may
+    lack the fields added while it was current."""
+    kept = {name: value for name, value in data.items() if name not in RUNTIME_FIELDS}
+    return {**SCHEMA_1_LATER_FIELDS, **kept}
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_schema_1}
 
 
 def _check_type(name: str, value: Any, expected: Any) -> None:
@@ -270,15 +318,17 @@ def _flag(field: dataclasses.Field) -> str:
 def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """Add one optional flag per config field (but `exclude`); a flag left out keeps the default."""
     hints = typing.get_type_hints(Config)
-    group = parser.add_argument_group("hyper-parameters (defaults come from the game)")
+    groups = {False: parser.add_argument_group("hyper-parameters (defaults come from the game; "
+                                               "saved with the run)"),
+              True: parser.add_argument_group("runtime options (this machine's; not saved)")}
     for field in dataclasses.fields(Config):
         if field.name in exclude:
             continue
         kind = hints[field.name]
-        group.add_argument(_flag(field), dest=field.name, type=PARSERS.get(kind, kind),
-                           default=argparse.SUPPRESS,
-                           metavar="JSON" if kind is dict else kind.__name__.upper(),
-                           help=field.metadata["help"])
+        groups[field.metadata["runtime"]].add_argument(
+            _flag(field), dest=field.name, type=PARSERS.get(kind, kind),
+            default=argparse.SUPPRESS, metavar="JSON" if kind is dict else kind.__name__.upper(),
+            help=field.metadata["help"])
 
 
 def config_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -296,7 +346,9 @@ def markdown_reference() -> str:
              "import markdown_reference; print(markdown_reference(), end='')\" > "
              "docs/configuration.md`). Every field is also a command-line flag. The defaults "
              "below are the config's own; a game's `make_config()` sets its own values on top "
-             "(see `games/`), and flags given on the command line override both.", "",
+             "(see `games/`), and flags given on the command line override both. Runtime options "
+             "are this machine's and are not saved with a run: a resumed run takes them from "
+             "its command line.", "",
              "| flag | type | default | what |", "| --- | --- | --- | --- |"]
     for field in dataclasses.fields(Config):
         default = (field.default_factory() if field.default is dataclasses.MISSING
@@ -304,6 +356,8 @@ def markdown_reference() -> str:
         text = json.dumps(default) if isinstance(default, (dict, bool)) or default is None \
             else repr(default)
         help_text = field.metadata["help"].replace("|", "\\|")
+        if field.metadata["runtime"]:
+            help_text = "runtime option: " + help_text
         lines.append(f"| `{_flag(field)}` | {hints[field.name].__name__} | `{text}` | "
                      f"{help_text} |")
     return "\n".join(lines) + "\n"

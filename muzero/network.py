@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from muzero.config import FIELDS_ADDED_LATER, Config
+from muzero.config import SCHEMA_1_LATER_FIELDS, Config
 from muzero.plugins import GamePlugin
 
 METADATA_ATTRIBUTE = "muzero_metadata"
@@ -252,7 +252,7 @@ class MuZeroNetwork(keras.Model):
             raise WeightsMismatchError(f"{path}: its muzero metadata is not a JSON object") \
                 from None
         expected = json.loads(self.spec.to_json())
-        stored = {**{key: value for key, value in FIELDS_ADDED_LATER.items() if key in expected},
+        stored = {**{key: value for key, value in SCHEMA_1_LATER_FIELDS.items() if key in expected},
                   **stored}
         if stored.get("game") != expected["game"]:
             raise WeightsMismatchError(f"{path}: weights are for game {stored.get('game')!r}, "

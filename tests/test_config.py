@@ -1,9 +1,10 @@
+import dataclasses
 import json
 
 import pytest
 
 from games.tictactoe import make_config
-from muzero.config import Config, ConfigError
+from muzero.config import RUNTIME_FIELDS, SCHEMA, Config, ConfigError
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -39,7 +40,7 @@ def test_unknown_fields_are_rejected():
 
 def test_json_round_trip_is_exact():
     config = make_config().replace(discount=0.997, game_options={"a": [1, 2], "b": None},
-                                   selection_rule="puct", num_envs=7)
+                                   selection_rule="puct", hidden_size=7)
     assert Config.from_json(config.to_json()) == config
 
 
@@ -57,12 +58,47 @@ def test_config_is_immutable():
         make_config().discount = 0.5
 
 
-def test_saved_config_without_a_later_field_keeps_the_old_behaviour():
+def schema_1_document(config: Config) -> dict:
+    """What a checkpoint of schema 1 held: every field, runtime options too, no schema number."""
+    return dataclasses.asdict(config)
+
+
+def test_schema_1_config_without_a_later_field_keeps_the_old_behaviour():
     """A checkpoint from before `residual_dynamics` existed was trained with a plain dynamics."""
-    data = json.loads(make_config().to_json())
+    data = schema_1_document(make_config())
     del data["residual_dynamics"]
     assert Config.from_json(json.dumps(data)).residual_dynamics is False
     assert make_config().residual_dynamics is True
+
+
+def test_saved_config_holds_the_schema_and_hyper_parameters_only():
+    config = make_config().replace(num_envs=8, tf_threads=1, jit_compile=False, seed=5)
+    saved = json.loads(config.to_json())
+    assert saved["schema"] == SCHEMA
+    assert not set(saved) & RUNTIME_FIELDS
+    assert {"num_envs", "tf_threads", "jit_compile", "inference_wait_ms"} <= RUNTIME_FIELDS
+    loaded = Config.from_json(config.to_json())
+    assert loaded.seed == 5 and loaded.hyper_parameters() == config.hyper_parameters()
+    # runtime options: this machine's (the defaults here), not the saved run's
+    assert (loaded.num_envs, loaded.tf_threads, loaded.jit_compile) == (64, 0, True)
+
+
+def test_schema_1_config_migrates_dropping_its_runtime_options():
+    old = schema_1_document(make_config().replace(num_envs=8, tf_threads=1, hidden_size=24))
+    loaded = Config.from_json(json.dumps(old))
+    assert loaded.hidden_size == 24
+    assert (loaded.num_envs, loaded.tf_threads) == (64, 0)
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"schema": SCHEMA + 1, "game": "tictactoe"}, "newer than this version"),
+    ({"schema": "2", "game": "tictactoe"}, "whole number"),
+    ({"schema": 0, "game": "tictactoe"}, "whole number"),
+    ({"schema": SCHEMA, "game": "tictactoe", "num_envs": 8}, "does not save runtime options"),
+])
+def test_bad_saved_schemas_fail_with_a_message(document, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_json(json.dumps(document))
 
 
 def test_the_configuration_reference_in_docs_is_current():

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from server_helpers import MUZERO_WITH_CTRL_C
 from muzero import load_agent, loops
 from muzero.__main__ import main
 from muzero.checkpoint import CheckpointError, load_checkpoint
+from muzero.config import RUNTIME_FIELDS
 from muzero.interrupt import stop_on_ctrl_c
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.play import play_in_terminal
@@ -132,8 +134,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ct
     monkeypatch.undo()
     checkpoint = load_checkpoint(tmp_path / "cut")
     assert checkpoint.step == 4
-    resumed = SynchronousRun(PLUGIN, checkpoint.config, tmp_path / "cut", checkpoint,
-                             progress_bars=False, log=quiet)
+    # runtime options are not saved: exact on the same machine given the same ones again
+    same_machine = {name: getattr(CONFIG, name) for name in RUNTIME_FIELDS}
+    resumed = SynchronousRun(PLUGIN, checkpoint.config.replace(**same_machine), tmp_path / "cut",
+                             checkpoint, progress_bars=False, log=quiet)
     assert resumed.learner.step == 4 and resumed.games_played == 16
     resumed.run()
     assert resumed.learner.step == whole.learner.step == 12
@@ -261,3 +265,26 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     assert checkpoint.step >= 4
     agent = load_agent(run_dir)
     assert agent.select_action(PLUGIN.make_game(CONFIG, np.random.default_rng(0))) in range(9)
+
+
+def test_a_checkpoint_of_schema_1_resumes(tmp_path):
+    """tests/fixtures/schema1-checkpoint was written by commit 07c3a99 (config schema 1, which
+    saved runtime options: this one has envs 8 and tf_threads 1). It loads with today's code,
+    its hyper-parameters intact and this machine's runtime options, and trains on."""
+    fixture = Path(__file__).parent / "fixtures" / "schema1-checkpoint"
+    run_dir = tmp_path / "old-run"
+    shutil.copytree(fixture, run_dir / fixture.name)
+    checkpoint = load_checkpoint(run_dir / fixture.name)
+    saved = json.loads(checkpoint.meta["config"])
+    assert "schema" not in saved and saved["num_envs"] == 8 and saved["tf_threads"] == 1
+    config = checkpoint.config
+    assert (config.hidden_size, config.mlp_layers, config.replay_capacity) == (8, 1, 100)
+    assert (config.num_envs, config.tf_threads) == (64, 0)
+    assert checkpoint.step == 4
+    config = config.replace(num_steps=8, num_games=16, num_envs=8, jit_compile=False)
+    run = SynchronousRun(PLUGIN, config, run_dir, checkpoint, progress_bars=False, log=quiet)
+    assert run.replay.total_games == 8
+    run.run()
+    resumed = load_checkpoint(run_dir)
+    assert (resumed.step, resumed.meta["games_played"]) == (8, 16)
+    assert json.loads(resumed.meta["config"])["schema"] == 2
