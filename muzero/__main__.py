@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seed of this client's games (default: random)")
     train.add_argument("--publish-interval", type=int, default=100,
                        help="training steps between two weight uploads (default 100)")
+    train.add_argument("--logdir", default="checkpoints",
+                       help="TensorBoard curves go to LOGDIR/GAME/train-TIME (default "
+                            "checkpoints, beside synchronous runs)")
 
     upload = subparsers.add_parser("upload", allow_abbrev=False,
                                    help="send a checkpoint's games and weights to a server, to "

@@ -172,8 +172,11 @@ def train(arguments: argparse.Namespace) -> int:
     client, config = _connect(arguments)
     if arguments.publish_interval < 1:
         raise ValueError(f"--publish-interval must be >= 1, got {arguments.publish_interval}")
-    trainer = Trainer(client, load_game(config.game), config, config.num_eval_games,
-                      arguments.publish_interval)
+    log_dir = (Path(arguments.logdir) / folder_name(config.game)
+               / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
+    trainer = Trainer(client, load_game(config.game), config, arguments.publish_interval,
+                      log_dir)
+    print(f"curves: tensorboard --logdir {log_dir.parent}", file=sys.stderr)
     evaluation = trainer.run()
     print(f"training done: step {trainer.learner.step}")
     if evaluation:

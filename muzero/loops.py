@@ -1,4 +1,5 @@
-"""One pair of loops, two wirings: the actor round and the learner round.
+"""One pair of loops, two wirings: the actor round, the learner round, and the evaluation of the
+weights they produce.
 
 Both are written against two small interfaces: where games go and batches come from (`Replay`),
 and where weights go and come from (`Weights`). Synchronous mode wires them to a local
@@ -16,13 +17,14 @@ from typing import Protocol
 
 import numpy as np
 
+from muzero.agent import Agent
+from muzero.batching.inference import BatchedInference
 from muzero.batching.selfplay import SelfPlayReport, play_games
 from muzero.config import Config
-from muzero.network import MuZeroNetwork
+from muzero.evaluation import evaluate
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
 from muzero.replay import TrainingBatch
-from muzero.search.model import Model
 from muzero.training import LOSS_NAMES, Learner
 
 WeightList = list[np.ndarray]
@@ -67,12 +69,11 @@ class LocalWeights:
 class Actor:
     """Self-play with its own copy of the network, refreshed from `Weights` before each round."""
 
-    def __init__(self, plugin: GamePlugin, config: Config, network: MuZeroNetwork,
-                 model: Model):
+    def __init__(self, plugin: GamePlugin, config: Config, inference: BatchedInference):
         self.plugin = plugin
         self.config = config
-        self.network = network
-        self.model = model
+        self.network = inference.network
+        self.model = inference
         self.version: int | None = None
 
     def refresh(self, weights: Weights) -> bool:
@@ -186,3 +187,24 @@ def learner_round(learner: Learner, replay: Replay, weights: Weights, num_steps:
                 progress(1)
     weights.publish(learner.network.get_weights(), learner.step)
     return {name: total / max(num_steps, 1) for name, total in sums.items()}
+
+
+class Evaluator:
+    """The agent evaluated at checkpoints: the network of `inference` (synchronous mode shares
+    the actor's) loaded with the learner's weights, playing `num_eval_games` games against each
+    opponent (or for its return) under the run's seed, so every checkpoint meets the same
+    games."""
+
+    def __init__(self, plugin: GamePlugin, config: Config, inference: BatchedInference):
+        self.plugin = plugin
+        self.config = config
+        self.network = inference.network
+        self.agent = Agent(plugin, config, inference)
+
+    def evaluate(self, weights: WeightList) -> dict | None:
+        """The evaluation of `weights`, or None when the run evaluates no games."""
+        if self.config.num_eval_games <= 0:
+            return None
+        self.network.set_weights(weights)
+        return evaluate(self.agent, self.plugin, self.config, self.config.num_eval_games,
+                        seed=self.config.seed)

@@ -7,6 +7,9 @@ played instead (`steps = samples_per_position * positions / batch_size`, the rep
 that an environment whose episodes grow from 10 moves to 500 as the agent learns is trained on
 each position about as often early as late; self-play then stops once the positions pay for
 every step (or `num_games` is reached, which releases the remaining steps).
+
+Checkpoints (each one evaluated) fall on multiples of `checkpoint_interval` steps and at the end
+of the run, whichever mode crosses them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class Pace:
         self.games_per_iteration = config.games_per_iteration
         self.samples_per_position = config.samples_per_position
         self.batch_size = config.batch_size
+        self.checkpoint_interval = config.checkpoint_interval
 
     @property
     def by_positions(self) -> bool:
@@ -55,3 +59,13 @@ class Pace:
 
     def finished(self, games: int, positions: int, step: int) -> bool:
         return step >= self.num_steps and not self.selfplay_needed(games, positions)
+
+    def next_checkpoint(self, step: int) -> int:
+        """The first multiple of the interval after `step`: a training round stops there."""
+        return (step // self.checkpoint_interval + 1) * self.checkpoint_interval
+
+    def checkpoint_crossed(self, step_before: int, step_after: int) -> bool:
+        """Whether training from `step_before` to `step_after` reached a multiple of the
+        interval."""
+        interval = self.checkpoint_interval
+        return step_after // interval > step_before // interval

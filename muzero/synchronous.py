@@ -17,25 +17,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
-from muzero.agent import Agent
-from muzero.batching.inference import BatchedInference
-from muzero.checkpoint import Checkpoint, append_jsonl, save_checkpoint
+from muzero.batching.inference import inference_for_game
+from muzero.checkpoint import Checkpoint, save_checkpoint
 from muzero.config import Config
-from muzero.evaluation import evaluate
 from muzero.interrupt import stop_on_ctrl_c
-from muzero.loops import Actor, LocalWeights, learner_round
+from muzero.loops import Actor, Evaluator, LocalWeights, learner_round
 from muzero.network import network_for_game
 from muzero.pace import Pace
 from muzero.plugins import GamePlugin
 from muzero.replay import ReplayBuffer
+from muzero.reporting import (
+    CheckpointRecord,
+    JsonlReporter,
+    Reporters,
+    TensorBoardReporter,
+    TerminalReporter,
+    TrainingRound,
+)
 from muzero.stopwatch import Stopwatch
 from muzero.symmetry import symmetries_from_plugin
 from muzero.training import Learner
 
-EVALUATIONS = "evaluations.jsonl"
 STOPPING = ("Ctrl-C: stopping at the next safe point, with a checkpoint "
             "(Ctrl-C again quits at once, keeping the last checkpoint)")
 
@@ -52,10 +56,9 @@ class SynchronousRun:
         self.progress_bars = progress_bars
         self.log = log
         self.learner = Learner(network_for_game(plugin, config), config)
-        actor_network = network_for_game(plugin, config)
-        inference = BatchedInference(actor_network, jit_compile=config.jit_compile)
-        self.actor = Actor(plugin, config, actor_network, inference)
-        self.agent = Agent(plugin, config, inference)
+        inference = inference_for_game(plugin, config)
+        self.actor = Actor(plugin, config, inference)
+        self.evaluator = Evaluator(plugin, config, inference)  # plays on the actor's network
         game = plugin.make_game(config, np.random.default_rng(0))
         self.replay = ReplayBuffer(config, game.observation_shape, game.num_actions,
                                    game.num_players, np.random.default_rng([config.seed, 1]),
@@ -71,10 +74,9 @@ class SynchronousRun:
         if checkpoint is not None:
             self._restore(checkpoint)
         self.weights.publish(self.learner.network.get_weights(), self.learner.step)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = tf.summary.create_file_writer(str(self.run_dir))
-        with self.writer.as_default():
-            tf.summary.text("config", f"```\n{config.to_json()}\n```", step=self.learner.step)
+        self.reporter = Reporters([
+            TerminalReporter(log, config.num_steps), JsonlReporter(self.run_dir),
+            TensorBoardReporter(self.run_dir, config.to_json(), self.learner.step)])
 
     # ----- state -----
 
@@ -162,99 +164,25 @@ class SynchronousRun:
             losses = learner_round(self.learner, self.replay, self.weights, steps,
                                    train_bar.update)
             self.seconds.lap("training")
-            self._write_training(losses, steps / (time.perf_counter() - started))
+            self.reporter.trained(TrainingRound(
+                self.learner.step, losses, steps / (time.perf_counter() - started),
+                float(self.learner.optimizer.learning_rate), config.batch_size,
+                self.games_played - games))
         if report is not None:
-            self._write_selfplay(report)
+            self.reporter.played(self.learner.step, report, self.games_played,
+                                 self.replay.num_positions)
         self.iteration += 1
-        interval = config.checkpoint_interval
-        if self.finished or self.learner.step // interval > step_before // interval:
-            self._checkpoint_and_evaluate(losses, report)
+        if self.finished or self.pace.checkpoint_crossed(step_before, self.learner.step):
+            self._checkpoint_and_evaluate(losses)
 
-    def _checkpoint_and_evaluate(self, losses: dict | None, report) -> None:
-        config = self.config
-        self.actor.refresh(self.weights)  # the agent plays the weights just trained
-        evaluation = None
-        if config.num_eval_games > 0:
-            evaluation = evaluate(self.agent, self.plugin, config, config.num_eval_games,
-                                  seed=config.seed)
+    def _checkpoint_and_evaluate(self, losses: dict | None) -> None:
+        evaluation = self.evaluator.evaluate(self.learner.network.get_weights())
+        if evaluation is not None:
             self.seconds.lap("evaluation")
-            self._write_evaluation(evaluation)
         self.last_evaluation = evaluation
         path = self.save()
         phases = self.phase_seconds()
-        record = {"step": self.learner.step, "games": self.games_played,
-                  "positions": self.replay.total_positions,
-                  "seconds": sum(phases.values()), "phase_seconds": phases,
-                  "losses": losses, "evaluation": evaluation, "checkpoint": path.name}
-        append_jsonl(self.run_dir / EVALUATIONS, record)
-        self.log(self._summary_line(losses, report, evaluation, phases))
-
-    # ----- reporting -----
-
-    def _summary_line(self, losses, report, evaluation, phases) -> str:
-        total = sum(phases.values()) or 1.0
-        parts = [f"step {self.learner.step}/{self.config.num_steps}",
-                 f"games {self.games_played}"]
-        if losses:
-            parts.append("loss " + " ".join(f"{name} {losses[name]:.3f}"
-                                            for name in ("value", "reward", "policy", "to_play")))
-        if report is not None:
-            parts.append(f"{report.positions_per_second:.0f} positions/s")
-        train_seconds = phases.get("training", 0.0)
-        if train_seconds:
-            parts.append(f"{self.learner.step / train_seconds:.1f} steps/s")
-        if evaluation:
-            parts.append(evaluation["summary"])
-        shares = ", ".join(f"{phase} {seconds / total:.0%}" for phase, seconds in phases.items())
-        parts.append(f"{total:.0f} s ({shares})")
-        return " | ".join(parts)
-
-    def _write_training(self, losses: dict[str, float], steps_per_second: float) -> None:
-        step = self.learner.step
-        with self.writer.as_default():
-            for name, value in losses.items():
-                tf.summary.scalar(f"loss/{name}", value, step=step)
-            tf.summary.scalar("throughput/train_steps_per_second", steps_per_second, step=step)
-            tf.summary.scalar("throughput/positions_trained_per_second",
-                              steps_per_second * self.config.batch_size, step=step)
-            tf.summary.scalar("learning_rate",
-                              float(self.learner.optimizer.learning_rate), step=step)
-
-    def _write_selfplay(self, report) -> None:
-        step = self.learner.step
-        lengths = [len(game) for game in report.games]
-        returns = np.stack([game.total_rewards() for game in report.games])
-        network = report.phase_seconds.get("network", 0.0)
-        with self.writer.as_default():
-            tf.summary.scalar("selfplay/games", self.games_played, step=step)
-            tf.summary.scalar("selfplay/mean_game_length", float(np.mean(lengths)), step=step)
-            for player, value in enumerate(returns.mean(axis=0)):
-                tf.summary.scalar(f"selfplay/mean_return_player_{player}", float(value),
-                                  step=step)
-            tf.summary.scalar("throughput/selfplay_positions_per_second",
-                              report.positions_per_second, step=step)
-            total = sum(report.phase_seconds.values())
-            if total:
-                tf.summary.scalar("throughput/selfplay_network_share", network / total,
-                                  step=step)
-                tf.summary.scalar("throughput/selfplay_environment_share",
-                                  report.phase_seconds.get("environment", 0.0) / total,
-                                  step=step)
-            tf.summary.scalar("replay/positions", self.replay.num_positions, step=step)
-
-    def _write_evaluation(self, evaluation: dict) -> None:
-        step = self.learner.step
-        with self.writer.as_default():
-            if "returns" in evaluation:
-                result = evaluation["returns"]
-                tf.summary.scalar("evaluation/mean_return", result["mean"], step=step)
-                tf.summary.scalar("evaluation/return_stderr", result["stderr"], step=step)
-            for opponent, seats in evaluation.get("matches", {}).items():
-                for seat, result in enumerate(seats):
-                    games = max(sum(result.values()), 1)
-                    for outcome in ("wins", "draws", "losses"):
-                        tf.summary.scalar(f"evaluation/{opponent}/seat_{seat}_{outcome}",
-                                          result[outcome] / games, step=step)
-            tf.summary.text("evaluation/summary", evaluation["summary"], step=step)
-        self.writer.flush()
-
+        self.reporter.checkpointed(CheckpointRecord(
+            step=self.learner.step, games=self.games_played,
+            positions=self.replay.total_positions, seconds=sum(phases.values()),
+            phase_seconds=phases, losses=losses, evaluation=evaluation, checkpoint=path.name))

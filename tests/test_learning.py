@@ -26,7 +26,8 @@ import pytest
 
 from muzero import load_agent
 from muzero.plugins import load_game
-from muzero.synchronous import EVALUATIONS, SynchronousRun
+from muzero.reporting import EVALUATIONS
+from muzero.synchronous import SynchronousRun
 
 BANDIT = load_game("onearmbandit")
 SEEDS = (0, 1, 2)

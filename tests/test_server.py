@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 import requests
+from event_files import tags_in
 from server_helpers import (
     MUZERO_WITH_CTRL_C,
     NPZ,
@@ -45,17 +46,19 @@ def client_command(server: ServerProcess, *arguments: str,
 def run(tmp_path_factory):
     """A server after one self-play client and one training client ran a tiny run to its end:
     (server, self-play output, training output)."""
-    server = ServerProcess(tmp_path_factory.mktemp("async") / "data", flags=RUN_FLAGS).start()
+    folder = tmp_path_factory.mktemp("async")
+    server = ServerProcess(folder / "data", flags=RUN_FLAGS).start()
     selfplay = subprocess.Popen(client_command(server, "selfplay", "--games-per-upload", "16",
                                                "--client-seed", "1"),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    train = subprocess.Popen(client_command(server, "train", "--publish-interval", "10"),
+    train = subprocess.Popen(client_command(server, "train", "--publish-interval", "10",
+                                            "--logdir", str(folder / "curves")),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         outputs = [process.communicate(timeout=300)[0] for process in (selfplay, train)]
         assert selfplay.returncode == 0, outputs[0][-3000:]
         assert train.returncode == 0, outputs[1][-3000:]
-        yield server, outputs[0], outputs[1]
+        yield server, outputs[0], outputs[1], folder / "curves"
     finally:
         for process in (selfplay, train):
             if process.poll() is None:
@@ -64,7 +67,7 @@ def run(tmp_path_factory):
 
 
 def test_selfplay_and_training_clients_advance_the_run(run):
-    server, selfplay_output, train_output = run
+    server, selfplay_output, train_output, _ = run
     stats = server.stats()
     assert stats["games"] >= 64 and stats["positions"] >= 64 * 5
     assert stats["step"] == 30
@@ -83,6 +86,19 @@ def test_selfplay_and_training_clients_advance_the_run(run):
     latest = HttpClient(server.url).latest_weights(None)
     assert latest[:2] == (stats["version"], 30)
     assert HttpClient(server.url).latest_weights(stats["version"]) is None  # ETag
+
+
+def test_the_trainer_reports_like_synchronous_mode(run):
+    """The same checkpoint line in the terminal, and TensorBoard curves under --logdir."""
+    _, _, train_output, curves = run
+    lines = [line for line in train_output.splitlines() if line.startswith("step ")]
+    assert [line.split(" | ")[0] for line in lines] == ["step 15/30", "step 30/30"]
+    assert "loss value" in lines[-1] and "minimax: seat 0" in lines[-1]
+    assert "steps/s" in lines[-1] and "training" in lines[-1]
+    tags = tags_in(curves)
+    for tag in ("loss/value", "throughput/train_steps_per_second", "learning_rate", "config",
+                "evaluation/minimax/seat_1_draws", "evaluation/summary"):
+        assert tag in tags
 
 
 def test_weights_download_only_when_new(run):

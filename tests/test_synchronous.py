@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_files import tags_in
 from server_helpers import MUZERO_WITH_CTRL_C
 
 from muzero import load_agent, loops
@@ -21,7 +22,8 @@ from muzero.interrupt import stop_on_ctrl_c
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
-from muzero.synchronous import EVALUATIONS, SynchronousRun
+from muzero.reporting import EVALUATIONS
+from muzero.synchronous import SynchronousRun
 
 TINY = dict(channels=8, num_blocks=1, jit_compile=False, num_simulations=4, batch_size=16,
             num_unroll_steps=3, num_envs=8, games_per_iteration=16, num_games=48, num_steps=12,
@@ -54,10 +56,7 @@ def test_run_trains_to_the_end_and_records_everything(trained):
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint.step == 12 and checkpoint.path.name == "step-000012"
     assert len(list(run_dir.glob("step-*"))) == 2  # older checkpoints are pruned
-    tags = set()
-    for event_file in run_dir.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
-            tags.update(value.tag for value in event.summary.value)
+    tags = tags_in(run_dir)
     for tag in ("loss/value", "loss/reward", "loss/policy", "loss/to_play", "loss/l2",
                 "throughput/train_steps_per_second", "throughput/selfplay_positions_per_second",
                 "evaluation/minimax/seat_0_losses", "config", "selfplay/mean_game_length"):

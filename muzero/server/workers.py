@@ -1,5 +1,5 @@
 """The self-play and training clients: the actor and learner rounds of synchronous mode, wired
-to the server through `HttpClient`.
+to the server through `HttpClient`, with synchronous mode's evaluation and reporters.
 
 Both take the run's config from the server (with the command line's overrides on top), so every
 process of a run agrees on the game and the network. Both keep the run's ratio of training
@@ -21,23 +21,32 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from muzero.agent import Agent
-from muzero.batching.inference import BatchedInference
+from muzero.batching.inference import inference_for_game
+from muzero.batching.selfplay import SelfPlayReport
 from muzero.checkpoint import OPTIMIZER, Checkpoint, optimizer_variables
 from muzero.config import Config
-from muzero.evaluation import evaluate
-from muzero.loops import Actor, learner_round
+from muzero.loops import Actor, Evaluator, learner_round
 from muzero.network import network_for_game
 from muzero.pace import Pace
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
 from muzero.replay import stored_games
+from muzero.reporting import (
+    CheckpointRecord,
+    Reporter,
+    Reporters,
+    TensorBoardReporter,
+    TerminalReporter,
+    TrainingRound,
+)
 from muzero.server.client import HttpClient, HttpWeights
 from muzero.server.wire import read_npz
+from muzero.stopwatch import Stopwatch
 from muzero.training import Learner
 
 Log = Callable[[str], None]
@@ -49,10 +58,8 @@ def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
                  poll_seconds: float = 0.5) -> int:
     """Play and upload until the server holds the run's games (or `max_games` are played here).
     Returns the games this client played."""
-    network = network_for_game(plugin, config)
-    actor = Actor(plugin, config, network, BatchedInference(network,
-                                                            jit_compile=config.jit_compile))
-    weights = HttpWeights(client, network)
+    actor = Actor(plugin, config, inference_for_game(plugin, config))
+    weights = HttpWeights(client, actor.network)
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     played = rounds = 0
     bar = tqdm(desc="self-play", unit="game", disable=None if progress_bars is None
@@ -79,28 +86,51 @@ def run_selfplay(client: HttpClient, plugin: GamePlugin, config: Config,
     return played
 
 
+class ServerLogReporter:
+    """The server's training log (its dashboard's loss and evaluation curves)."""
+
+    def __init__(self, client: HttpClient):
+        self.client = client
+
+    def trained(self, round: TrainingRound) -> None:
+        self.client.append_log("losses", round.step, {
+            **round.losses, "steps_per_second": round.steps_per_second, "games": round.games})
+
+    def played(self, step: int, report: SelfPlayReport, games: int,
+               buffer_positions: int) -> None:
+        pass
+
+    def checkpointed(self, record: CheckpointRecord) -> None:
+        if record.evaluation is not None:
+            self.client.append_log("evaluation", record.step, record.evaluation)
+
+
 class Trainer:
     """The learner of an async run: resumes from the server's latest weights and optimizer
-    state, trains in rounds of at most `publish_interval` steps, publishing after each."""
+    state, trains in rounds of at most `publish_interval` steps, publishing after each, and
+    evaluates at the run's checkpoints; reports like synchronous mode (terminal line,
+    TensorBoard under `log_dir`) and to the server's log."""
 
     def __init__(self, client: HttpClient, plugin: GamePlugin, config: Config,
-                 num_eval_games: int, publish_interval: int, log: Log = tqdm.write,
+                 publish_interval: int, log_dir: Path | None = None, log: Log = tqdm.write,
                  poll_seconds: float = 1.0):
         self.client = client
         self.plugin = plugin
         self.config = config
         self.pace = Pace(config)
-        self.num_eval_games = num_eval_games
         self.publish_interval = publish_interval
         self.log = log
         self.poll_seconds = poll_seconds
         self.learner = Learner(network_for_game(plugin, config), config)
         self.weights = HttpWeights(client, self.learner.network, self.learner.optimizer_state)
-        evaluation_network = network_for_game(plugin, config)
-        self._evaluation_network = evaluation_network
-        self.agent = Agent(plugin, config, BatchedInference(evaluation_network,
-                                                            jit_compile=config.jit_compile))
+        self.evaluator = Evaluator(plugin, config, inference_for_game(plugin, config))
+        self.seconds = Stopwatch()
         self._resume()
+        reporters: list[Reporter] = [TerminalReporter(log, config.num_steps),
+                                     ServerLogReporter(client)]
+        if log_dir is not None:
+            reporters.append(TensorBoardReporter(log_dir, config.to_json(), self.learner.step))
+        self.reporter = Reporters(reporters)
 
     def _resume(self) -> None:
         version, _ = self.weights.latest(None)
@@ -119,7 +149,7 @@ class Trainer:
                    disable=None if progress_bars is None else not progress_bars,
                    dynamic_ncols=True)
         evaluation = None
-        started = time.perf_counter()
+        self.seconds.reset()
         while self.learner.step < config.num_steps:
             stats = self.client.stats()
             games = stats["games"]
@@ -127,33 +157,27 @@ class Trainer:
             allowed = self.pace.steps_allowed(games, stats["positions"]) if games else 0
             if allowed <= step:
                 time.sleep(self.poll_seconds)  # ahead of self-play: wait for games
+                self.seconds.lap("waiting")
                 continue
-            interval = config.checkpoint_interval
-            next_checkpoint = (step // interval + 1) * interval
-            steps = min(self.publish_interval, allowed - step, next_checkpoint - step)
-            round_started = time.perf_counter()
+            steps = min(self.publish_interval, allowed - step,
+                        self.pace.next_checkpoint(step) - step)
+            started = time.perf_counter()
             losses = learner_round(self.learner, self.client, self.weights, steps, bar.update,
                                    priority_lag=1)
-            self.client.append_log("losses", self.learner.step, {
-                **losses, "steps_per_second": steps / (time.perf_counter() - round_started),
-                "games": games})
-            if self.learner.step % interval == 0 or self.learner.step >= config.num_steps:
-                evaluation = self.evaluate()
-                self.log(f"step {self.learner.step}/{config.num_steps} | games {games} | loss "
-                         + " ".join(f"{name} {losses[name]:.3f}" for name in
-                                    ("value", "reward", "policy", "to_play"))
-                         + f" | {time.perf_counter() - started:.0f} s"
-                         + (f" | {evaluation['summary']}" if evaluation else ""))
+            self.seconds.lap("training")
+            self.reporter.trained(TrainingRound(
+                self.learner.step, losses, steps / (time.perf_counter() - started),
+                float(self.learner.optimizer.learning_rate), config.batch_size, games))
+            if (self.pace.checkpoint_crossed(step, self.learner.step)
+                    or self.learner.step >= config.num_steps):
+                evaluation = self.evaluator.evaluate(self.learner.network.get_weights())
+                self.seconds.lap("evaluation")
+                phases = dict(self.seconds.totals)
+                self.reporter.checkpointed(CheckpointRecord(
+                    step=self.learner.step, games=games, positions=stats["positions"],
+                    seconds=sum(phases.values()), phase_seconds=phases, losses=losses,
+                    evaluation=evaluation, checkpoint=None))
         bar.close()
-        return evaluation
-
-    def evaluate(self) -> dict | None:
-        if self.num_eval_games <= 0:
-            return None
-        self._evaluation_network.set_weights(self.learner.network.get_weights())
-        evaluation = evaluate(self.agent, self.plugin, self.config, self.num_eval_games,
-                              seed=self.config.seed)
-        self.client.append_log("evaluation", self.learner.step, evaluation)
         return evaluation
 
 
