@@ -554,19 +554,21 @@ def test_made_up_client_ids_do_not_grow_the_client_table(server):
 
 
 def test_the_client_table_forgets_old_and_surplus_clients(tmp_path, monkeypatch):
-    from muzero.server import storage
+    from muzero.server import clients
+    from muzero.server.storage import Store
 
-    monkeypatch.setattr(storage, "MAX_CLIENTS", 50)
-    store = storage.Store(tmp_path, TICTACTOE, TICTACTOE.make_config().replace(hidden_size=16))
+    monkeypatch.setattr(clients, "MAX_CLIENTS", 50)
+    store = Store(tmp_path, TICTACTOE, TICTACTOE.make_config().replace(hidden_size=16))
     try:
         store.add_games(wire.encode_games(random_games(2)))
         for index in range(120):
             store.sample(1, client=f"c{index}")
-        assert len(store.clients) == 50 and "c119" in store.clients and "c0" not in store.clients
-        for activity in store.clients.values():
-            activity.last_seen -= storage.CLIENT_WINDOW_SECONDS + 1
+        table = store.clients.entries
+        assert len(table) == 50 and "c119" in table and "c0" not in table
+        for activity in table.values():
+            activity.last_seen -= clients.CLIENT_WINDOW_SECONDS + 1
         store.sample(1, client="fresh")
-        assert list(store.clients) == ["fresh"]
+        assert list(table) == ["fresh"]
     finally:
         store.close()
 
