@@ -10,7 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 
 from muzero import commands
 from muzero.checkpoint import CheckpointError
-from muzero.config import ConfigError, add_config_arguments
+from muzero.config import ConfigError
+from muzero.config_flags import add_config_arguments
 from muzero.game import GameError
 from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games

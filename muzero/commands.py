@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from muzero.checkpoint import LATEST, CheckpointError, load_checkpoint
-from muzero.config import RUNTIME_FIELDS, Config, config_overrides
+from muzero.config import RUNTIME_FIELDS, Config
+from muzero.config_flags import config_overrides
 from muzero.play import play_in_terminal
 from muzero.plugins import folder_name, load_game
 

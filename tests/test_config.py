@@ -104,7 +104,7 @@ def test_bad_saved_schemas_fail_with_a_message(document, message):
 def test_the_configuration_reference_in_docs_is_current():
     from pathlib import Path
 
-    from muzero.config import markdown_reference
+    from muzero.config_flags import markdown_reference
 
     page = Path(__file__).parents[1] / "docs" / "configuration.md"
     assert page.read_text() == markdown_reference(), (

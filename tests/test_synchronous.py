@@ -224,8 +224,19 @@ def test_play_against_the_agent_reprompts_bad_input(trained):
     totals = play_in_terminal(agent.plugin, agent.config, "agent", 0, read=lambda _: next(typed),
                               write=shown.append, bot=agent)
     assert "not a number: 'x'" in shown and "illegal move: 42" in shown
-    assert any(line.startswith("agent plays") for line in shown)
-    assert totals.sum() == 0
+    # the same game replayed from the moves accepted: the totals returned are its rewards
+    agent_moves = iter(int(line.split()[-1]) for line in shown if line.startswith("agent plays"))
+    human_moves = iter(range(9))
+    game = agent.plugin.make_game(agent.config, np.random.default_rng(0))
+    expected = np.zeros(2)
+    while not game.terminal():
+        if game.to_play() == 0:
+            move = next(cell for cell in human_moves if game.legal_actions()[cell])
+        else:
+            move = next(agent_moves)
+        expected += game.step(move)
+    np.testing.assert_array_equal(totals, expected)
+    assert shown[-1] == f"total rewards per player: {expected.tolist()}"
 
 
 # PYTHONFAULTHANDLER: a crashed subprocess prints its stack.
