@@ -13,11 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from muzero.batching.inference import BatchedInference
+from muzero.batching.inference import inference_for_game
 from muzero.checkpoint import Checkpoint, load_checkpoint
 from muzero.config import Config
 from muzero.game import Game
-from muzero.network import network_for_game
 from muzero.plugins import GamePlugin, load_game
 from muzero.search.batched import NumbaTree
 from muzero.search.mcts import MCTS, SearchResult
@@ -80,7 +79,6 @@ def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024
     """
     found = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     plugin = load_game(found.config.game)
-    network = network_for_game(plugin, found.config)
-    network.load_weights_file(found.weights_path)
-    inference = BatchedInference(network, jit_compile=found.config.jit_compile)
+    inference = inference_for_game(plugin, found.config)
+    inference.network.load_weights_file(found.weights_path)
     return Agent(plugin, found.config, inference, max_batch)
