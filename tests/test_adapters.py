@@ -12,6 +12,7 @@ import pytest
 from games.tictactoe import TicTacToe
 from muzero.__main__ import build_parser, main
 from muzero.adapters.gym import UnsupportedEnvironmentError
+from muzero.adapters.spiel import PlayerPlanes
 from muzero.batching.inference import inference_for_game
 from muzero.batching.selfplay import VectorisedSelfPlay
 from muzero.checkpoint import load_checkpoint
@@ -162,8 +163,8 @@ def test_connect_four_chance_and_three_player_games_play_to_the_end():
     rng = np.random.default_rng(3)
     four = load_game("spiel:connect_four")
     game = four.make_game(four.make_config(), rng)
-    assert game.observation_shape == (3, 6, 7) and game.num_actions == 7
-    assert game.observation().shape == (3, 6, 7)
+    assert game.observation_shape == (5, 6, 7) and game.num_actions == 7
+    assert game.observation().shape == (5, 6, 7)
     rewards = random_play(game, rng)
     assert game.terminal() and rewards.sum(axis=0).sum() == 0  # zero-sum at the end
     assert "mcts" in four.opponents and "minimax" not in four.opponents  # 42 moves: too long
@@ -179,6 +180,37 @@ def test_connect_four_chance_and_three_player_games_play_to_the_end():
         game.step(int(rng.choice(np.flatnonzero(game.legal_actions()))))
         moves += 1
     assert seen_players == {0, 1, 2} and moves < game.time_limit
+
+
+def test_spiel_observation_is_the_tensor_then_a_plane_per_player_saying_who_moves():
+    """Connect four's tensor is absolute (pieces of player 0, of player 1, empty): without the
+    planes, who moves would only be implied by the parity of the piece count."""
+    import pyspiel
+    rng = np.random.default_rng(5)
+    four = load_game("spiel:connect_four")
+    game = four.make_game(four.make_config(), rng)
+    reference = pyspiel.load_game("connect_four").new_initial_state()
+    for _ in range(6):
+        observation = game.observation()
+        mover = game.to_play()
+        assert mover == reference.current_player()
+        expected = np.asarray(reference.observation_tensor(mover), np.float32).reshape(3, 6, 7)
+        np.testing.assert_array_equal(observation[:3], expected)
+        np.testing.assert_array_equal(observation[3 + mover], np.ones((6, 7)))
+        np.testing.assert_array_equal(observation[3 + (1 - mover)], np.zeros((6, 7)))
+        action = int(rng.choice(np.flatnonzero(game.legal_actions())))
+        game.step(action)
+        reference.apply_action(action)
+    three = load_game("spiel:pig")
+    config = three.make_config().replace(game_options={"players": 3, "winscore": 40})
+    game = three.make_game(config, rng)
+    channels = pyspiel.load_game("pig", {"players": 3, "winscore": 40}).observation_tensor_shape()
+    assert game.observation_shape == (channels[0] + 3,) + tuple(channels[1:])
+    assert game.observation()[channels[0] + game.to_play()].all()
+    one = PlayerPlanes((4,), num_players=1)
+    assert one.shape == (4,) and one(np.arange(4.0), 0).tolist() == [0, 1, 2, 3]
+    vector = PlayerPlanes((4,), num_players=2)
+    assert vector(np.arange(4.0), 1).tolist() == [0, 1, 2, 3, 0, 1]
 
 
 @pytest.mark.parametrize("name, message", [

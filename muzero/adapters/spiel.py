@@ -1,10 +1,11 @@
 """OpenSpiel games as games: `--game spiel:connect_four`, parameters from `--game-options`.
 
 Turn-based, perfect-information games with any number of players. The observation is the
-`observation_tensor` of the player to move, shaped as `observation_tensor_shape()`; legal moves
-come from `legal_actions_mask`; every player's reward after every move from `rewards()`. Chance
-nodes are resolved inside the adapter, sampled from their outcome distribution with the run's
-generator, so the agent only ever sees decision nodes.
+`observation_tensor` of the player to move, shaped as `observation_tensor_shape()` with one plane
+per player appended along the first (channel) axis saying who moves (see `PlayerPlanes`); legal
+moves come from `legal_actions_mask`; every player's reward after every move from `rewards()`.
+Chance nodes are resolved inside the adapter, sampled from their outcome distribution with the
+run's generator, so the agent only ever sees decision nodes.
 """
 
 from __future__ import annotations
@@ -62,6 +63,29 @@ def terminal_rewards(game) -> bool:
     return game.get_type().reward_model == pyspiel.GameType.RewardModel.TERMINAL
 
 
+class PlayerPlanes:
+    """Appends one constant plane per player, the mover's set to 1, along the first axis.
+
+    Why: many OpenSpiel tensors are absolute (connect four's planes are "player 0's pieces",
+    "player 1's pieces", "empty"), so who moves is only implied, e.g. by the parity of the piece
+    count. MuZero's dynamics must predict the next mover from the hidden state alone; without the
+    planes its to-play head stayed at chance for a whole 30-minute connect-four run, and the
+    search backed up the wrong player's value below the root (docs/experiments.md). One-player
+    games get no plane. A rank-1 tensor gets one number per player.
+    """
+
+    def __init__(self, tensor_shape: tuple[int, ...], num_players: int):
+        self.tensor_shape = tensor_shape
+        self.num_players = num_players if num_players > 1 else 0
+        self.shape = (tensor_shape[0] + self.num_players,) + tensor_shape[1:]
+
+    def __call__(self, tensor: np.ndarray, player: int) -> np.ndarray:
+        planes = np.zeros((self.num_players,) + self.tensor_shape[1:], np.float32)
+        if self.num_players:
+            planes[player] = 1.0
+        return np.concatenate([tensor.reshape(self.tensor_shape), planes])
+
+
 class SpielGame(Game):
     """One OpenSpiel state behind the game contract."""
 
@@ -70,7 +94,9 @@ class SpielGame(Game):
         self.game = load_spiel_game(name, options)
         self.num_players = self.game.num_players()
         self.num_actions = self.game.num_distinct_actions()
-        self.observation_shape = tuple(self.game.observation_tensor_shape())
+        self._planes = PlayerPlanes(tuple(self.game.observation_tensor_shape()),
+                                    self.num_players)
+        self.observation_shape = self._planes.shape
         self.time_limit = self.game.max_game_length()
         if has_chance(self.game):
             # the record does not carry the chance outcomes, so its moves cannot be replayed
@@ -105,8 +131,8 @@ class SpielGame(Game):
         return self.state.is_terminal()
 
     def observation(self) -> np.ndarray:
-        tensor = self.state.observation_tensor(self.to_play())
-        return np.asarray(tensor, np.float32).reshape(self.observation_shape)
+        player = self.to_play()
+        return self._planes(np.asarray(self.state.observation_tensor(player), np.float32), player)
 
     def render(self) -> str:
         return str(self.state)
