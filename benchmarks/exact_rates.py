@@ -2,6 +2,8 @@
 
     python benchmarks/exact_rates.py CHECKPOINT [CHECKPOINT ...]
 
+Checkpoints of `tictactoe` or of `spiel:tic_tac_toe` (whose positions are rebuilt stone by stone).
+
 For each checkpoint it also prints the two figures of issue 14's bar: the lines the agent loses
 in each seat (every opponent reply explored: a line lost to some opponent is a loss of
 positive probability against random play), and the share of the 4,520 reachable positions with
@@ -99,12 +101,29 @@ def reachable_positions() -> list[TicTacToe]:
     return list(found.values())
 
 
+def as_agent_game(agent, position: TicTacToe):
+    """`position` as a game of the agent's plugin: itself for a native tic-tac-toe agent; for
+    `spiel:tic_tac_toe` (same cells, same action numbers) X's and O's stones replayed in turn."""
+    if agent.config.game == "tictactoe":
+        return position
+    if agent.config.game != "spiel:tic_tac_toe":
+        raise SystemExit(f"{agent.config.game}: exact rates are for tic-tac-toe agents only")
+    game = agent.plugin.make_game(agent.config, np.random.default_rng(0))
+    xs, os = ([cell for cell, stone in enumerate(position.board) if stone == mark]
+              for mark in (1, 2))
+    for move in (cell for pair in zip(xs, os + [None]) for cell in pair if cell is not None):
+        game.step(move)
+    assert game.to_play() == position.to_play()
+    return game
+
+
 def agent_moves(checkpoint: str) -> dict[tuple[int, ...], int]:
     """The agent's move in every reachable position, searched in batches."""
     from muzero import load_agent
 
+    agent = load_agent(checkpoint)
     positions = reachable_positions()
-    actions = load_agent(checkpoint).search_games(positions).actions
+    actions = agent.search_games([as_agent_game(agent, game) for game in positions]).actions
     return {game.board: int(move) for game, move in zip(positions, actions)}
 
 

@@ -5,10 +5,12 @@ truncation, refusals with messages, defaults derived from the environment, and t
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from benchmarks.exact_rates import as_agent_game, reachable_positions
 from games.tictactoe import TicTacToe
 from muzero.__main__ import build_parser, main
 from muzero.adapters.gym import UnsupportedEnvironmentError
@@ -374,3 +376,15 @@ def test_an_adapter_run_resumes_by_its_game_name(cartpole_run):
                  "--checkpoint-dir", str(cartpole_run.parent.parent), "--num-steps", "6",
                  "--num-games", "12", "--num-eval-games", "1"]) == 0
     assert load_checkpoint(cartpole_run).step == 6
+
+
+def test_exact_rates_rebuild_every_tictactoe_position_in_openspiel():
+    """benchmarks/exact_rates.py rates spiel:tic_tac_toe agents on native positions rebuilt
+    stone by stone: the rebuilt game must have the same legal moves and player to move."""
+    agent = SimpleNamespace(config=SPIEL_TICTACTOE.make_config(), plugin=SPIEL_TICTACTOE)
+    positions = reachable_positions()
+    assert len(positions) == 4520
+    for position in positions[::5]:
+        game = as_agent_game(agent, position)
+        assert not game.terminal() and game.to_play() == position.to_play()
+        np.testing.assert_array_equal(game.legal_actions(), position.legal_actions())
