@@ -70,8 +70,8 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
              f"board-game bounds)", known_value_min=float(low), known_value_max=float(high))
         rule(f"moves sampled from the visit counts for the first {PAPER_SAMPLED_MOVES} moves "
              f"(all of a shorter game), then the most visited: the paper's board-game rule "
-             f"(spiel:tic_tac_toe seed 0, a quarter of the game instead: lost 45 of 50 games as "
-             f"X to minimax, against none; docs/experiments.md)",
+             f"(measured against a quarter of the game on spiel:tic_tac_toe, "
+             f"docs/experiments.md)",
              freezing_moves=min(PAPER_SAMPLED_MOVES, length or PAPER_SAMPLED_MOVES))
         bound = facts.value_bound or 1.0
         support = 0 if bound <= 1.0 else math.ceil(squeezed(bound))
@@ -106,8 +106,8 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
     if facts.board_game:
         rule("the replay window holds the last quarter of the run's positions (at most 200 MB "
              "of observations): a board game's value target is the final outcome of the policy "
-             "that played, which grows stale as the policy improves (measured on spiel:tic_tac_toe, "
-             "docs/experiments.md)",
+             "that played, which grows stale as the policy improves (measured on "
+             "spiel:tic_tac_toe, docs/experiments.md)",
              replay_capacity=int(min(RUN_POSITIONS // 4, most)))
     else:
         rule("the replay window holds the last 100,000 positions (at most 200 MB of "
