@@ -109,9 +109,10 @@ def as_agent_game(agent, position: TicTacToe):
     if agent.config.game != "spiel:tic_tac_toe":
         raise SystemExit(f"{agent.config.game}: exact rates are for tic-tac-toe agents only")
     game = agent.plugin.make_game(agent.config, np.random.default_rng(0))
-    xs, os = ([cell for cell, stone in enumerate(position.board) if stone == mark]
-              for mark in (1, 2))
-    for move in (cell for pair in zip(xs, os + [None]) for cell in pair if cell is not None):
+    moves = [0] * sum(stone != 0 for stone in position.board)
+    moves[0::2] = [cell for cell, stone in enumerate(position.board) if stone == 1]  # X
+    moves[1::2] = [cell for cell, stone in enumerate(position.board) if stone == 2]  # O
+    for move in moves:
         game.step(move)
     assert game.to_play() == position.to_play()
     return game
