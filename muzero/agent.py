@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from muzero.batching.inference import inference_for_game
-from muzero.checkpoint import Checkpoint, load_checkpoint
+from muzero.checkpoint import AGENT, Checkpoint, load_checkpoint
 from muzero.config import Config
 from muzero.game import Game
 from muzero.plugins import GamePlugin, load_game
@@ -72,12 +72,13 @@ class Agent:
 
 
 def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024) -> Agent:
-    """The agent of a checkpoint folder, of a run folder's latest checkpoint, or of a
-    `Checkpoint` already read.
+    """The agent of a checkpoint folder, of a run folder (its `agent` checkpoint: the best
+    evaluated, muzero/selection.py), or of a `Checkpoint` already read.
 
     Raises `CheckpointError` / `WeightsMismatchError` naming what is wrong with the files.
     """
-    found = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    found = (checkpoint if isinstance(checkpoint, Checkpoint)
+             else load_checkpoint(checkpoint, AGENT))
     plugin = load_game(found.config.game)
     inference = inference_for_game(plugin, found.config)
     inference.network.load_weights_file(found.weights_path)

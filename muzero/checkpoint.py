@@ -8,7 +8,10 @@ line per checkpoint) and checkpoint folders `step-000500/`, each with
 - `checkpoint.json`     config, step, games played, evaluation, generator states.
 A checkpoint is written into a temporary folder, flushed to disk and renamed into place; then the
 `latest` file (replaced atomically) names it. A run killed while saving leaves the previous
-checkpoint and `latest` intact. Older checkpoints beyond the last `keep` are removed.
+checkpoint and `latest` intact. Older checkpoints beyond the last `keep` are removed, except the
+run's agent: the `agent` file names the checkpoint that plays for the run (muzero/selection.py:
+the best evaluated one), which `evaluate`, `play` and `load_agent` use, where `--resume` uses
+`latest`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from muzero.config import Config, ConfigError
 
 FORMAT = 1
 LATEST = "latest"
+AGENT = "agent"
 SIDECAR = "checkpoint.json"
 WEIGHTS = "network.weights.h5"
 OPTIMIZER = "optimizer.npz"
@@ -109,16 +113,21 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{path}: corrupt ({type(error).__name__}: {error})") from None
 
 
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
 def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
                     optimizer_state: list[np.ndarray], replay_arrays: dict[str, np.ndarray],
-                    keep: int = 2) -> Path:
+                    keep: int = 2, agent_step: int | None = None) -> Path:
     """Write checkpoint `step-<step>` in `run_dir` atomically; return its folder.
 
     `save_weights(path)` writes the network's weights file; `meta` must hold the config as
-    JSON text under "config" and be JSON-serialisable.
+    JSON text under "config" and be JSON-serialisable. The `agent` file names the checkpoint of
+    `agent_step` (None: this one), which is kept past `keep`.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    name = f"step-{step:06d}"
+    name = checkpoint_name(step)
     final = run_dir / name
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{name}."))
     replaced = staging.with_name(staging.name + ".old")
@@ -140,22 +149,28 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
             if leftover.exists():
                 shutil.rmtree(leftover)
     _write_json_atomically(run_dir / LATEST, name + "\n")
+    agent = name if agent_step is None else checkpoint_name(agent_step)
+    _write_json_atomically(run_dir / AGENT, agent + "\n")
     checkpoints = sorted(path for path in run_dir.glob("step-*") if path.is_dir())
     for old in checkpoints[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.name != agent:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def resolve(path: str | os.PathLike) -> Path:
-    """A checkpoint folder from itself or from its run folder (through `latest`)."""
+def resolve(path: str | os.PathLike, pointer: str = LATEST) -> Path:
+    """A checkpoint folder from itself or from its run folder, through `pointer` (`latest`, or
+    `agent`, which runs written before it existed lack: then `latest`)."""
     path = Path(path)
     if (path / SIDECAR).is_file():
         return path
-    latest = path / LATEST
-    if latest.is_file():
-        target = path / latest.read_text().strip()
+    named = path / pointer
+    if pointer != LATEST and not named.is_file():
+        named = path / LATEST
+    if named.is_file():
+        target = path / named.read_text().strip()
         if not (target / SIDECAR).is_file():
-            raise CheckpointError(f"{latest} names {target.name!r}, which holds no {SIDECAR}")
+            raise CheckpointError(f"{named} names {target.name!r}, which holds no {SIDECAR}")
         return target
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint or run folder")
@@ -163,9 +178,10 @@ def resolve(path: str | os.PathLike) -> Path:
                           f"(no {LATEST} file)")
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and check a checkpoint's sidecar (from the checkpoint or its run folder)."""
-    folder = resolve(path)
+def load_checkpoint(path: str | os.PathLike, pointer: str = LATEST) -> Checkpoint:
+    """Read and check a checkpoint's sidecar (from the checkpoint, or from its run folder
+    through `pointer`)."""
+    folder = resolve(path, pointer)
     sidecar = folder / SIDECAR
     try:
         meta = json.loads(sidecar.read_text())

@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from muzero.checkpoint import LATEST, CheckpointError, load_checkpoint
+from muzero.checkpoint import AGENT, LATEST, CheckpointError, load_checkpoint
 from muzero.config import RUNTIME_FIELDS, Config
 from muzero.config_flags import config_overrides
 from muzero.play import play_in_terminal
 from muzero.plugins import folder_name, load_game
+from muzero.selection import LAST, AgentSelection
 
 INTERRUPTED_EXIT_CODE = 130
 
@@ -85,9 +86,20 @@ def synchronous(arguments: argparse.Namespace) -> int:
           f"checkpoint {run_dir}")
     if evaluation:
         print(f"final evaluation: {evaluation['summary']}")
+    print(agent_line(run_dir, run.selection))
     print(f"evaluate again: python -m muzero evaluate --checkpoint {run_dir}")
     print(f"curves: tensorboard --logdir {run_dir.parent}")
     return 0
+
+
+def agent_line(run_dir: Path, selection: AgentSelection) -> str:
+    """Which checkpoint plays for the run, and why (muzero/selection.py)."""
+    agent = load_checkpoint(run_dir, AGENT)
+    if selection.rule == LAST or not selection.candidates:
+        return f"agent: {agent.path.name} (the last checkpoint)"
+    return (f"agent: {agent.path.name}, the best of {selection.candidates} evaluated checkpoints "
+            f"(chosen on: {agent.meta['evaluation']['summary']}; evaluate it with another "
+            f"--seed for an unbiased figure)")
 
 
 def _config_flags(arguments: argparse.Namespace) -> dict:
@@ -203,7 +215,7 @@ def evaluate(arguments: argparse.Namespace) -> int:
     from muzero.agent import load_agent
     from muzero.evaluation import evaluate as evaluate_agent
 
-    found = load_checkpoint(arguments.checkpoint)
+    found = load_checkpoint(arguments.checkpoint, AGENT)
     _checked_game(arguments, found.config)
     agent = load_agent(found)
     config = agent.config

@@ -198,6 +198,11 @@ class Config:
     checkpoint_interval: int = _param(500, "training steps between checkpoints (each one "
                                       "evaluated)", _at_least(1))
     num_eval_games: int = _param(100, "evaluation games against each opponent", _at_least(0))
+    agent_selection: str = _param(
+        "best", "which checkpoint plays for the run (evaluate, play, load_agent): best: the "
+        "best evaluated (single-player: mean return; else the worst points rate over opponents "
+        "and seats; later on ties; muzero/selection.py); last: the last",
+        _one_of("best", "last"))
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

@@ -36,6 +36,7 @@ from muzero.reporting import (
     TerminalReporter,
     TrainingRound,
 )
+from muzero.selection import AgentSelection
 from muzero.stopwatch import Stopwatch
 from muzero.symmetry import symmetries_from_plugin
 from muzero.training import Learner
@@ -70,6 +71,7 @@ class SynchronousRun:
         self.seconds = Stopwatch()
         self.previous_seconds: dict[str, float] = {}  # time of the run before a resume
         self.last_evaluation: dict | None = None
+        self.selection = AgentSelection(config.agent_selection)
         self.interrupted = False
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -88,6 +90,8 @@ class SynchronousRun:
         self.iteration = int(checkpoint.meta["iteration"])
         self.previous_seconds = dict(checkpoint.meta.get("seconds", {}))
         self.last_evaluation = checkpoint.meta.get("evaluation")
+        self.selection = AgentSelection.restored(self.config.agent_selection,
+                                                 checkpoint.meta.get("agent"))
 
     def phase_seconds(self) -> dict[str, float]:
         phases = dict(self.previous_seconds)
@@ -101,10 +105,11 @@ class SynchronousRun:
         meta = {"config": self.config.to_json(), "game": self.config.game,
                 "games_played": self.games_played, "iteration": self.iteration,
                 "replay": replay_meta, "seconds": self.phase_seconds(),
-                "evaluation": self.last_evaluation}
+                "evaluation": self.last_evaluation, "agent": self.selection.state()}
         path = save_checkpoint(self.run_dir, self.learner.step, meta,
                                self.learner.network.save_weights_file,
-                               self.learner.optimizer_state(), arrays)
+                               self.learner.optimizer_state(), arrays,
+                               agent_step=self.selection.step)
         self.seconds.lap("checkpoint")
         return path
 
@@ -180,6 +185,7 @@ class SynchronousRun:
         if evaluation is not None:
             self.seconds.lap("evaluation")
         self.last_evaluation = evaluation
+        self.selection.consider(self.learner.step, evaluation)
         path = self.save()
         phases = self.phase_seconds()
         self.reporter.checkpointed(CheckpointRecord(

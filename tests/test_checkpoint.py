@@ -24,7 +24,7 @@ def test_a_save_interrupted_midway_leaves_the_previous_checkpoint(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write(tmp_path, 20, fail_after_weights=True)
     assert resolve(tmp_path).name == "step-000010"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["latest", "step-000010"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["agent", "latest", "step-000010"]
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint.step == 10 and checkpoint.config == CONFIG
     np.testing.assert_array_equal(checkpoint.optimizer_state()[0], np.arange(3.0))

@@ -16,13 +16,14 @@ from server_helpers import MUZERO_WITH_CTRL_C
 
 from muzero import load_agent, loops
 from muzero.__main__ import main
-from muzero.checkpoint import CheckpointError, load_checkpoint
+from muzero.checkpoint import AGENT, CheckpointError, load_checkpoint
 from muzero.config import RUNTIME_FIELDS
 from muzero.interrupt import stop_on_ctrl_c
 from muzero.network import WeightsMismatchError, network_for_game
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
 from muzero.reporting import EVALUATIONS
+from muzero.selection import agent_score
 from muzero.synchronous import SynchronousRun
 
 TINY = dict(channels=8, num_blocks=1, jit_compile=False, num_simulations=4, batch_size=16,
@@ -55,7 +56,13 @@ def test_run_trains_to_the_end_and_records_everything(trained):
     assert sum(lines[-1]["evaluation"]["matches"]["random"][0].values()) == 2  # 4 games, 2 seats
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint.step == 12 and checkpoint.path.name == "step-000012"
-    assert len(list(run_dir.glob("step-*"))) == 2  # older checkpoints are pruned
+    agent = load_checkpoint(run_dir, AGENT)  # the best evaluated, later on ties
+    scores = {line["step"]: agent_score(line["evaluation"]) for line in lines}
+    assert agent.step == max(scores, key=lambda step: (scores[step], step))
+    assert agent.meta["agent"] == {"step": agent.step, "score": scores[agent.step],
+                                   "candidates": list(scores).index(agent.step) + 1}
+    kept = {path.name for path in run_dir.glob("step-*")}  # older checkpoints are pruned
+    assert kept == {"step-000008", "step-000012", agent.path.name}
     tags = tags_in(run_dir)
     for tag in ("loss/value", "loss/reward", "loss/policy", "loss/to_play", "loss/l2",
                 "throughput/train_steps_per_second", "throughput/selfplay_positions_per_second",
@@ -145,6 +152,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ct
     for a, b in zip(whole.learner.optimizer_state(), resumed.learner.optimizer_state()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
+    assert resumed.selection == whole.selection
+    assert ((tmp_path / "cut" / AGENT).read_text() == (tmp_path / "whole" / AGENT).read_text())
 
 
 def test_ctrl_c_handler_stops_first_and_quits_second_time(capfd, ctrl_c_delivered):
