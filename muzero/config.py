@@ -117,6 +117,11 @@ class Config:
     freezing_moves: int = _param(30, "moves per game sampled from visit counts before the agent "
                                  "plays the most visited move", _at_least(0))
     temperature: float = _param(1.0, "visit-count temperature while sampling", _positive)
+    temperature_schedule: str = _param(
+        "constant", "constant: `temperature` all run; paper: the paper's Atari schedule, "
+        "temperature x1 for the first half of num_steps, x0.5 to three quarters, x0.25 after, "
+        "so self-play comes closer to the evaluated (most visited) play as training ends",
+        _one_of("constant", "paper"))
     random_move_probability: float = _param(
         0.0, "self-play: chance that a move is uniformly random instead of the search's choice, "
         "so training meets the positions a weak opponent creates", _between(0.0, 1.0))

@@ -39,6 +39,8 @@ class Replay(Protocol):
 
 
 class Weights(Protocol):
+    step: int  # training steps of the newest weights fetched or published
+
     def latest(self, known_version: int | None) -> tuple[int, WeightList] | None:
         """The newest weights and their version, or None if `known_version` is the newest."""
 
@@ -64,6 +66,15 @@ class LocalWeights:
         self.step = step
         self.version += 1
         return self.version
+
+
+def scheduled_temperature(config: Config, step: int) -> float:
+    """Self-play's visit-count temperature after `step` training steps (`temperature_schedule`).
+    """
+    if config.temperature_schedule == "constant":
+        return config.temperature
+    progress = step / max(config.num_steps, 1)
+    return config.temperature * (1.0 if progress < 0.5 else 0.5 if progress < 0.75 else 0.25)
 
 
 class Actor:
@@ -92,7 +103,9 @@ class Actor:
         If `stop` is set during the round, its games are dropped and None is returned: the
         round replays whole under the same seed when the run resumes."""
         self.refresh(weights)
-        report = play_games(self.plugin, self.config, self.model, num_games, seed=seed,
+        config = self.config.replace(temperature=scheduled_temperature(self.config,
+                                                                       weights.step))
+        report = play_games(self.plugin, config, self.model, num_games, seed=seed,
                             progress=progress, stop=stop)
         if stop is not None and stop.is_set():
             return None
