@@ -112,12 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = subparsers.add_parser("evaluate", allow_abbrev=False,
                                      help="play a checkpoint against opponents")
     evaluate.add_argument("--checkpoint", required=True,
-                          help="checkpoint folder, or a run folder (its latest checkpoint)")
+                          help="checkpoint folder, or a run folder (its agent: the best "
+                               "evaluated checkpoint)")
     evaluate.add_argument("--opponent", default=None,
                           help="one of the game's opponents, or self (default: every opponent)")
     evaluate.add_argument("--games", type=int, default=None,
                           help="games per opponent (default: the run's num_eval_games)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation games")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of the evaluation games (a run's checkpoints met those of "
+                               "its own --seed; another seed gives a figure free of the agent "
+                               "selection's bias)")
     evaluate.add_argument("--game", default=None, help="check that the checkpoint is of this game")
 
     play = subparsers.add_parser("play", allow_abbrev=False, help="play a game in the terminal")
