@@ -2,9 +2,10 @@
 
     python benchmarks/learning_curves.py --seeds 0 1 2 --out docs/
 
-runs `python -m muzero --game tictactoe --synchronous --envs 64 --seed S` for every seed and
-`python -m muzero --game onearmbandit --synchronous` once, one after another (never two at once:
-the wall times are part of the result), then prints a Markdown table for the README and writes
+runs `python -m muzero --game tictactoe --synchronous --envs 64 --seed S` and
+`python -m muzero --game onearmbandit --synchronous --seed S` for every seed, one after another
+(never two at once: the wall times are part of the result), then prints a Markdown table for the
+README (each run's agent, the checkpoint `muzero/selection.py` chose, and its evaluation) and writes
 `learning_curves.png` (needs matplotlib: pip install -e ".[experiments]"). Not a test: it
 takes as long as the runs do. With --no-run it only reads runs already in --checkpoint-dir.
 """
@@ -37,6 +38,12 @@ def read_records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()]
 
 
+def agent_record(run_dir: Path, records: list[dict]) -> dict:
+    """The evaluation record of the run's agent (the checkpoint its `agent` file names)."""
+    step = int((run_dir / "agent").read_text().strip().removeprefix("step-"))
+    return next(record for record in records if record["step"] == step)
+
+
 def tictactoe_scores(record: dict) -> dict:
     matches = record["evaluation"]["matches"]
     first, second = matches["random"]
@@ -52,6 +59,10 @@ def meets_bar(scores: dict) -> bool:
             and scores["random_second_wins"] >= TICTACTOE_BAR["random_second_wins"])
 
 
+def minutes(seconds: float | None) -> str:
+    return f"{seconds / 60:.1f} min" if seconds else "n/a"
+
+
 def machine() -> str:
     model = ""
     try:
@@ -65,22 +76,22 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
-def plot(curves: dict[str, list[dict]], bandit: list[dict] | None, path: Path) -> None:
+def plot(curves: dict[int, list[dict]], bandits: dict[int, list[dict]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = 3 if bandit else 2
+    columns = 3 if bandits else 2
     figure, axes = plt.subplots(1, columns, figsize=(5 * columns, 4))
     for seed, records in curves.items():
-        minutes = [record["seconds"] / 60 for record in records]
+        times = [record["seconds"] / 60 for record in records]
         scores = [tictactoe_scores(record) for record in records]
-        axes[0].plot(minutes, [s["minimax_losses"] for s in scores], marker="o",
+        axes[0].plot(times, [s["minimax_losses"] for s in scores], marker="o",
                      label=f"seed {seed}")
-        axes[1].plot(minutes, [100 * s["random_first_wins"] for s in scores], marker="o",
+        axes[1].plot(times, [100 * s["random_first_wins"] for s in scores], marker="o",
                      label=f"seed {seed}, first")
-        axes[1].plot(minutes, [100 * s["random_second_wins"] for s in scores], marker="x",
+        axes[1].plot(times, [100 * s["random_second_wins"] for s in scores], marker="x",
                      linestyle="--", label=f"seed {seed}, second")
     axes[0].set(title="tic-tac-toe: losses to minimax (of 100)", xlabel="wall time (min)",
                 ylabel="losses")
@@ -90,12 +101,13 @@ def plot(curves: dict[str, list[dict]], bandit: list[dict] | None, path: Path) -
                 ylabel="wins (%)")
     axes[0].legend()
     axes[1].legend(fontsize=7)
-    if bandit:
-        minutes = [record["seconds"] / 60 for record in bandit]
+    for seed, bandit in bandits.items():
+        times = [record["seconds"] / 60 for record in bandit]
         means = [record["evaluation"]["returns"]["mean"] for record in bandit]
         errors = [record["evaluation"]["returns"]["stderr"] for record in bandit]
-        axes[2].errorbar(minutes, means, yerr=errors, marker="o", label="agent")
-        reference = bandit[-1]["evaluation"]["returns"]["reference"]
+        axes[2].errorbar(times, means, yerr=errors, marker="o", label=f"seed {seed}")
+    if bandits:
+        reference = next(iter(bandits.values()))[-1]["evaluation"]["returns"]["reference"]
         axes[2].axhline(reference, color="green", linewidth=0.8, label="Bayes-optimal")
         axes[2].axhline(10.0, color="grey", linewidth=0.8, label="always safe")
         axes[2].set(title="one-arm bandit: mean return", xlabel="wall time (min)",
@@ -121,39 +133,41 @@ def main() -> None:
             wall[f"tictactoe {seed}"] = run_command(
                 ["--game", "tictactoe", "--synchronous", "--envs", "64", "--seed", str(seed),
                  "--checkpoint-dir", str(root), "--run", f"seed{seed}"])
-        if not arguments.skip_bandit:
-            wall["onearmbandit 0"] = run_command(
-                ["--game", "onearmbandit", "--synchronous", "--checkpoint-dir", str(root),
-                 "--run", "seed0"])
+            if not arguments.skip_bandit:
+                wall[f"onearmbandit {seed}"] = run_command(
+                    ["--game", "onearmbandit", "--synchronous", "--seed", str(seed),
+                     "--checkpoint-dir", str(root), "--run", f"seed{seed}"])
     print(f"machine: {machine()}\n")
-    print("| game | seed | wall time | first checkpoint meeting the bar | final evaluation |")
+    print("| game | seed | wall time | first checkpoint meeting the bar | agent |")
     print("| --- | --- | --- | --- | --- |")
     curves = {}
     for seed in arguments.seeds:
-        records = read_records(root / "tictactoe" / f"seed{seed}")
+        run_dir = root / "tictactoe" / f"seed{seed}"
+        records = read_records(run_dir)
         curves[seed] = records
         first = next((r for r in records if meets_bar(tictactoe_scores(r))), None)
         met = (f"step {first['step']}, {first['seconds'] / 60:.1f} min" if first
                else "not met")
-        seconds = wall.get(f"tictactoe {seed}")
-        print(f"| tictactoe | {seed} | "
-              f"{f'{seconds / 60:.1f} min' if seconds else 'n/a'} | {met} | "
-              f"{records[-1]['evaluation']['summary']} |")
-    bandit = None
-    bandit_dir = root / "onearmbandit" / "seed0"
-    if bandit_dir.exists():
-        bandit = read_records(bandit_dir)
-        final = bandit[-1]["evaluation"]["returns"]
-        first = next((r for r in bandit if r["evaluation"]["returns"]["mean"] >= BANDIT_BAR),
+        agent = agent_record(run_dir, records)
+        print(f"| tictactoe | {seed} | {minutes(wall.get(f'tictactoe {seed}'))} | {met} | "
+              f"step {agent['step']}: {agent['evaluation']['summary']} |")
+    bandits = {}
+    for seed in arguments.seeds:
+        run_dir = root / "onearmbandit" / f"seed{seed}"
+        if not run_dir.exists():
+            continue
+        records = bandits[seed] = read_records(run_dir)
+        first = next((r for r in records if r["evaluation"]["returns"]["mean"] >= BANDIT_BAR),
                      None)
-        seconds = wall.get("onearmbandit 0")
+        agent = agent_record(run_dir, records)
+        returns = agent["evaluation"]["returns"]
         met = f"step {first['step']}" if first else "not met"
-        print(f"| onearmbandit | 0 | {f'{seconds / 60:.1f} min' if seconds else 'n/a'} | {met} | "
-              f"{final['mean']:.3f} ± {final['stderr']:.3f} over {final['episodes']} "
-              f"episodes (Bayes-optimal {final['reference']:.3f}) |")
+        print(f"| onearmbandit | {seed} | {minutes(wall.get(f'onearmbandit {seed}'))} | {met} | "
+              f"step {agent['step']}: {returns['mean']:.3f} ± {returns['stderr']:.3f} over "
+              f"{returns['episodes']} episodes (Bayes-optimal {returns['reference']:.3f}) |")
     out = Path(arguments.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(curves, bandit, out / "learning_curves.png")
+    plot(curves, bandits, out / "learning_curves.png")
     print(f"\nwrote {out / 'learning_curves.png'}")
 
 
