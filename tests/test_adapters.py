@@ -17,7 +17,7 @@ from muzero.adapters.gym import UnsupportedEnvironmentError
 from muzero.adapters.spiel import PlayerPlanes
 from muzero.batching.inference import inference_for_game
 from muzero.batching.selfplay import VectorisedSelfPlay
-from muzero.checkpoint import load_checkpoint
+from muzero.checkpoint import AGENT, load_checkpoint
 from muzero.commands import build_config
 from muzero.evaluation import play_match
 from muzero.plugins import UnknownGameError, load_game
@@ -268,8 +268,10 @@ def cartpole_run(tmp_path_factory):
 def test_cartpole_trains_checkpoints_and_evaluates(cartpole_run, capsys):
     found = load_checkpoint(cartpole_run)
     assert found.config.game == "gym:CartPole-v1" and found.step == 4
+    capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(cartpole_run), "--games", "3"]) == 0
     output = capsys.readouterr().out
+    assert output.startswith(f"{load_checkpoint(cartpole_run, AGENT).path} ")  # the run's agent
     assert "agent: mean return" in output and "solved at 475" in output
     assert ", random " in output  # the baseline
 

@@ -94,3 +94,20 @@ def test_an_agent_file_naming_a_missing_checkpoint_fails_clearly(tmp_path):
     (tmp_path / AGENT).write_text("step-000003\n")
     with pytest.raises(CheckpointError, match="names 'step-000003'"):
         load_checkpoint(tmp_path, AGENT)
+
+
+def test_the_run_names_its_agent_and_what_chose_it(tmp_path):
+    from muzero.commands import agent_line
+
+    for step, mean in ((1, 500.0), (2, 222.0)):
+        save_checkpoint(tmp_path, step, {"config": CONFIG.to_json(), "game": "tictactoe",
+                                         "evaluation": {"summary": f"return {mean}"}},
+                        lambda path: path.write_bytes(b"weights"), [np.arange(3.0)],
+                        {"priorities": np.ones(4)}, agent_step=1)
+    selection = AgentSelection("best", 1, 500.0, candidates=2)
+    assert agent_line(tmp_path, selection) == (
+        "agent: step-000001, the best of 2 evaluated checkpoints (chosen on: return 500.0; "
+        "evaluate it with another --seed for an unbiased figure)")
+    write(tmp_path, 3, agent_step=None)
+    assert agent_line(tmp_path, AgentSelection("last", 3)) == (
+        "agent: step-000003 (the last checkpoint)")
