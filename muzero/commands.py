@@ -194,6 +194,9 @@ def train(arguments: argparse.Namespace) -> int:
     print(f"training done: step {trainer.learner.step}")
     if evaluation:
         print(f"final evaluation: {evaluation['summary']}")
+    version, step = client.agent_weights()
+    print(f"agent: weights v{version} (step {step}), the best evaluated: "
+          f"{client.url}/api/v1/weights/agent")
     return 0
 
 

@@ -28,6 +28,7 @@ from server_helpers import (
 
 from muzero.network import network_for_game
 from muzero.plugins import load_game
+from muzero.selection import agent_score
 from muzero.server import wire
 from muzero.server.client import HttpClient, ServerError, ServerUnavailable, normalise_url
 from muzero.server.storage import Store, stored_config
@@ -86,6 +87,12 @@ def test_selfplay_and_training_clients_advance_the_run(run):
     latest = HttpClient(server.url).latest_weights(None)
     assert latest[:2] == (stats["version"], 30)
     assert HttpClient(server.url).latest_weights(stats["version"]) is None  # ETag
+    # the agent: the best evaluated weights, as synchronous mode chooses (later on ties)
+    scores = {entry["step"]: agent_score(entry["data"]) for entry in evaluations}
+    best = max(scores, key=lambda step: (scores[step], step))
+    version, step = HttpClient(server.url).agent_weights()
+    assert step == best
+    assert f"agent: weights v{version} (step {best}), the best evaluated" in train_output
 
 
 def test_the_trainer_reports_like_synchronous_mode(run):

@@ -541,6 +541,26 @@ def test_log_entries_are_bounded_and_the_log_comes_in_pages(server):
     refused(server, 400, "'limit' must be <= 10000", "GET", "/api/v1/log?limit=10001")
 
 
+def test_logged_entries_that_are_not_evaluations_do_not_break_the_agent(server):
+    """The agent is chosen from the trainer's logged evaluations; entries of another form are
+    no candidates, and an evaluation at a step without weights is none either."""
+    agent = f"{server.url}/api/v1/weights/agent"
+    before = requests.get(agent)
+    assert before.status_code == 200
+    for data in ({}, {"matches": "x"}, {"matches": {"m": [{"wins": "a"}]}},
+                 {"matches": {"m": [7]}}, {"returns": {"mean": "abc"}}, {"returns": 3},
+                 {"matches": {"m": [{"wins": 0, "draws": 0, "losses": 0}]}}):
+        requests.post(f"{server.url}/api/v1/log", json={"kind": "evaluation", "step": 0,
+                                                        "data": data}).raise_for_status()
+    requests.post(f"{server.url}/api/v1/log", json={
+        "kind": "evaluation", "step": 12345, "data": {"returns": {"mean": 1e9}}}
+                  ).raise_for_status()
+    after = requests.get(agent)
+    assert after.status_code == 200
+    assert after.headers["X-Weights-Version"] == before.headers["X-Weights-Version"]
+    assert after.headers["X-Training-Step"] != "12345"
+
+
 def test_made_up_client_ids_do_not_grow_the_client_table(server):
     for index in range(60):
         requests.get(f"{server.url}/api/v1/batch?size=1",

@@ -231,6 +231,13 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
             raise NotFound("no weights stored yet")
         return _weights_response(latest)
 
+    @app.get(f"{API}/weights/agent")
+    def agent_weights():
+        agent = store.agent_weights()
+        if agent is None:
+            raise NotFound("no weights stored yet")
+        return _weights_response(agent)
+
     @app.get(f"{API}/weights/<int:version>")
     def weights_version(version: int):
         return _weights_response(store.weights_version(version))

@@ -28,6 +28,7 @@ from muzero.config import RUNTIME_FIELDS, Config
 from muzero.network import network_for_game
 from muzero.plugins import GamePlugin
 from muzero.replay import TrainingBatch
+from muzero.selection import AgentSelection
 from muzero.server import wire
 from muzero.server.archive import MAX_BATCH_SIZE, GameArchive
 from muzero.server.clients import ClientTable
@@ -136,6 +137,24 @@ class Store:
 
     def latest_weights(self) -> WeightsVersion | None:
         return self.weights.latest()
+
+    def agent_weights(self) -> WeightsVersion | None:
+        """The run's agent (muzero/selection.py, as synchronous mode chooses it): the weights
+        of the best evaluation the trainer logged among steps that have weights, the later on
+        ties; the latest weights before any evaluation. A logged entry that is not an
+        evaluation of this version's form is no candidate."""
+        selection = AgentSelection(self.config.agent_selection)
+        with_weights = self.weights.steps()
+        for step, evaluation in self.log.evaluations():
+            if step not in with_weights:
+                continue
+            try:
+                selection.consider(step, evaluation)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                continue
+        if selection.step is None:
+            return self.latest_weights()
+        return self.weights.at_step(selection.step)
 
     def weights_version(self, version: int) -> WeightsVersion:
         return self.weights.get(version)

@@ -44,6 +44,13 @@ class TrainingLog:
             self._db.execute("INSERT INTO log (time, step, kind, data) VALUES (?, ?, ?, ?)",
                              (time.time(), step, kind, text))
 
+    def evaluations(self) -> list[tuple[int, dict]]:
+        """Every evaluation logged, oldest first, as (step, evaluation)."""
+        with self._lock:
+            rows = self._db.execute("SELECT step, data FROM log WHERE kind = 'evaluation' "
+                                    "ORDER BY id").fetchall()
+        return [(row[0], json.loads(row[1])) for row in rows]
+
     def page(self, since_id: int = 0, limit: int = 1000) -> tuple[list[dict], bool]:
         """Up to `limit` entries after `since_id`, oldest first, and whether more follow."""
         limit = min(max(limit, 1), MAX_LOG_PAGE)

@@ -62,6 +62,19 @@ class WeightVersions:
                                    "ORDER BY version DESC LIMIT 1").fetchone()
         return self._version(row)
 
+    def steps(self) -> set[int]:
+        """The training steps that have weights."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT step FROM versions")}
+
+    def at_step(self, step: int) -> WeightsVersion | None:
+        """The newest version trained for `step` steps, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                   "WHERE step = ? ORDER BY version DESC LIMIT 1",
+                                   (step,)).fetchone()
+        return self._version(row)
+
     def get(self, version: int) -> WeightsVersion:
         if not 0 <= version <= MAX_ID:
             raise NotFound(f"no weights version {version}")
