@@ -224,19 +224,18 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
         response.set_etag(etag)
         return response
 
+    def _stored_weights_response(version):
+        if version is None:
+            raise NotFound("no weights stored yet")
+        return _weights_response(version)
+
     @app.get(f"{API}/weights/latest")
     def latest_weights():
-        latest = store.latest_weights()
-        if latest is None:
-            raise NotFound("no weights stored yet")
-        return _weights_response(latest)
+        return _stored_weights_response(store.latest_weights())
 
     @app.get(f"{API}/weights/agent")
     def agent_weights():
-        agent = store.agent_weights()
-        if agent is None:
-            raise NotFound("no weights stored yet")
-        return _weights_response(agent)
+        return _stored_weights_response(store.agent_weights())
 
     @app.get(f"{API}/weights/<int:version>")
     def weights_version(version: int):
