@@ -51,7 +51,7 @@ class AgentSelection:
             return True
         score = agent_score(evaluation)
         self.candidates += 1
-        if self.score is None or self.step is None or score >= self.score:
+        if self.score is None or score >= self.score:
             self.step, self.score = step, score
             return True
         return False
