@@ -35,7 +35,8 @@ def full_replay(plugin, config) -> ReplayBuffer:
             rng.normal(size=(length, game.num_players)).astype(np.float32),
             (np.arange(length) % game.num_players).astype(np.int32),
             rng.normal(size=(length, game.num_players)).astype(np.float32),
-            policies / policies.sum(axis=1, keepdims=True)))
+            policies / policies.sum(axis=1, keepdims=True),
+            np.ones((length, game.num_actions), bool)))
     replay.add_games(games)
     return replay
 

@@ -172,6 +172,10 @@ class Config:
                                   _between(0.0, 1.0))
     augment_symmetries: bool = _param(True, "train on a random symmetry of each sample when the "
                                       "game declares its symmetries")
+    reanalyse_ratio: float = _param(
+        0.0, "MuZero Reanalyse: stored positions searched again with the newest weights per "
+        "position played, their policy and value targets replaced by the new search's (0: "
+        "off; the games with the oldest targets first; muzero/loops.py)", _at_least(0.0))
 
     # --- learner ---
     batch_size: int = _param(256, "positions per training batch", _at_least(1))

@@ -24,7 +24,10 @@ from muzero.config import Config
 from muzero.evaluation import evaluate
 from muzero.plugins import GamePlugin
 from muzero.records import GameRecord
-from muzero.replay import TrainingBatch
+from muzero.replay import StoredPositions, TrainingBatch
+from muzero.search.batched import NumbaTree
+from muzero.search.mcts import MCTS
+from muzero.search.tree import SearchSettings
 from muzero.training import LOSS_NAMES, Learner
 
 WeightList = list[np.ndarray]
@@ -36,6 +39,11 @@ class Replay(Protocol):
     def sample(self, batch_size: int) -> TrainingBatch: ...
 
     def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None: ...
+
+    def positions_to_reanalyse(self, count: int) -> StoredPositions: ...
+
+    def refresh_targets(self, position_ids: np.ndarray, policies: np.ndarray,
+                        root_values: np.ndarray) -> int: ...
 
 
 class Weights(Protocol):
@@ -77,12 +85,10 @@ def scheduled_temperature(config: Config, step: int) -> float:
     return config.temperature * (1.0 if progress < 0.5 else 0.5 if progress < 0.75 else 0.25)
 
 
-class Actor:
-    """Self-play with its own copy of the network, refreshed from `Weights` before each round."""
+class WeightsFollower:
+    """A network kept at the newest weights of a `Weights`, fetched only when they change."""
 
-    def __init__(self, plugin: GamePlugin, config: Config, inference: BatchedInference):
-        self.plugin = plugin
-        self.config = config
+    def __init__(self, inference: BatchedInference):
         self.network = inference.network
         self.model = inference
         self.version: int | None = None
@@ -94,6 +100,15 @@ class Actor:
         self.version, arrays = update
         self.network.set_weights(arrays)
         return True
+
+
+class Actor(WeightsFollower):
+    """Self-play with its own copy of the network, refreshed from `Weights` before each round."""
+
+    def __init__(self, plugin: GamePlugin, config: Config, inference: BatchedInference):
+        super().__init__(inference)
+        self.plugin = plugin
+        self.config = config
 
     def round(self, replay: Replay, weights: Weights, num_games: int, seed: Sequence[int],
               progress: Callable[[int], None] | None = None,
@@ -111,6 +126,50 @@ class Actor:
             return None
         replay.add_games(report.games)
         return report
+
+
+class Reanalyser(WeightsFollower):
+    """MuZero Reanalyse: stored positions searched again with the newest weights, their policy
+    and value targets replaced by the new search's, so that old games teach what the current
+    network would do there rather than what an older one did.
+
+    The search is self-play's without root noise (it gives targets, not moves). A run
+    reanalyses `reanalyse_ratio` positions per position played: `round` catches up with the
+    positions played so far, in whole games, those with the oldest targets first.
+    """
+
+    def __init__(self, plugin: GamePlugin, config: Config, inference: BatchedInference,
+                 reanalysed: int = 0):
+        super().__init__(inference)
+        self.ratio = config.reanalyse_ratio
+        self.reanalysed = reanalysed  # positions searched again so far
+        game = plugin.make_game(config, np.random.default_rng(0))
+        tree = NumbaTree(config.inference_batch_size, game.num_actions, game.num_players,
+                         SearchSettings.from_config(config, add_noise=False))
+        self.mcts = MCTS(tree, np.random.default_rng(0))  # draws only for unused move choices
+
+    def round(self, replay: Replay, weights: Weights, positions_played: int) -> int:
+        """Reanalyse until `reanalyse_ratio * positions_played` positions have been; return
+        the positions refreshed in this round."""
+        count = int(self.ratio * positions_played) - self.reanalysed
+        if count <= 0:
+            return 0
+        self.refresh(weights)
+        stored = replay.positions_to_reanalyse(count)
+        policies, root_values = self.search(stored)
+        self.reanalysed += len(stored.position_ids)
+        return replay.refresh_targets(stored.position_ids, policies, root_values)
+
+    def search(self, stored: StoredPositions) -> tuple[np.ndarray, np.ndarray]:
+        """The search's policy [N, A] and root values [N, P] of every stored position."""
+        batch = self.mcts.tree.batch_size
+        results = [self.mcts.run(self.model, stored.observations[start:start + batch],
+                                 stored.legal[start:start + batch],
+                                 stored.to_play[start:start + batch],
+                                 stored.move_number[start:start + batch])
+                   for start in range(0, len(stored.position_ids), batch)]
+        return (np.concatenate([result.policy for result in results]),
+                np.concatenate([result.root_value for result in results]))
 
 
 class Prefetcher:

@@ -17,11 +17,12 @@ class GameRecord:
     to_play: np.ndarray  # [T] int32: who made move t
     root_values: np.ndarray  # [T, P] float32: search value of the position, every player
     policies: np.ndarray  # [T, A] float32: root visit shares
+    legal: np.ndarray  # [T, A] bool: the moves legal at t (a reanalysing search needs them)
     truncated: bool = False  # cut by a time limit: the last position still has a future
 
     def __post_init__(self) -> None:
         length = len(self.actions)
-        for name in ("observations", "rewards", "to_play", "root_values", "policies"):
+        for name in ("observations", "rewards", "to_play", "root_values", "policies", "legal"):
             if len(getattr(self, name)) != length:
                 raise ValueError(f"GameRecord.{name} has {len(getattr(self, name))} rows, "
                                  f"actions has {length}")
@@ -44,19 +45,30 @@ class TrajectoryBuilder:
         return len(self._rows)
 
     def add(self, observation: np.ndarray, action: int, rewards: np.ndarray, to_play: int,
-            root_value: np.ndarray, policy: np.ndarray) -> None:
-        self._rows.append((observation, action, rewards, to_play, root_value, policy))
+            root_value: np.ndarray, policy: np.ndarray, legal: np.ndarray) -> None:
+        self._rows.append((observation, action, rewards, to_play, root_value, policy, legal))
 
     def clear(self) -> None:
         self._rows = []
 
     def finish(self, truncated: bool = False) -> GameRecord:
-        observations, actions, rewards, to_play, values, policies = zip(*self._rows)
+        observations, actions, rewards, to_play, values, policies, legal = zip(*self._rows)
         self._rows = []
         return GameRecord(np.stack(observations).astype(np.float32),
                           np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
                           np.array(to_play, np.int32), np.stack(values).astype(np.float32),
-                          np.stack(policies).astype(np.float32), bool(truncated))
+                          np.stack(policies).astype(np.float32), np.stack(legal).astype(bool),
+                          bool(truncated))
+
+
+def legal_from_search(policies: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Legal moves [T, A] for records stored before they were: the moves the search visited
+    and the move played, all legal, and all a reanalysing search may consider."""
+    legal = np.asarray(policies) > 0.0
+    if legal.ndim == 2:  # anything else is refused by the buffer's shape check
+        rows = np.flatnonzero((actions >= 0) & (actions < legal.shape[1]))
+        legal[rows, actions[rows]] = True
+    return legal
 
 
 REWARD_TOLERANCE = 1e-5
@@ -64,10 +76,11 @@ REWARD_TOLERANCE = 1e-5
 
 def check_rules(game, record: GameRecord) -> np.ndarray:
     """Replay `record`'s moves in `game` (a fresh environment, e.g. `plugin.make_game(...)`),
-    raising `ValueError` naming the first move that breaks the rules: an illegal action, a wrong
-    player to move, or a game that ends before or after the record does. Returns the rewards
-    the rules gave [T, P], for `check_rewards` (one call for many games: a comparison per game
-    would cost more than the replay). Observations are not compared.
+    raising `ValueError` naming the first move that breaks the rules: an illegal action, a move
+    recorded as legal that is not, a wrong player to move, or a game that ends before or after
+    the record does. Returns the rewards the rules gave [T, P], for `check_rewards` (one call
+    for many games: a comparison per game would cost more than the replay). Observations are
+    not compared.
     """
     length = len(record)
     replayed = np.empty_like(record.rewards)
@@ -80,6 +93,10 @@ def check_rules(game, record: GameRecord) -> np.ndarray:
                                  f"record has {length} moves")
             raise ValueError(f"game record: move {t}: action {action} is not legal here; "
                              f"legal actions are {np.flatnonzero(legal).tolist()}")
+        if (record.legal[t] & ~legal).any():
+            raise ValueError(f"game record: move {t}: the legal moves recorded, "
+                             f"{np.flatnonzero(record.legal[t]).tolist()}, include moves the "
+                             f"rules forbid (legal: {np.flatnonzero(legal).tolist()})")
         if game.to_play() != player:
             raise ValueError(f"game record: move {t}: to_play is {player}, but player "
                              f"{game.to_play()} is to move")

@@ -32,6 +32,7 @@ magnitude, max-normalised weights shrink every loss a thousandfold next to the L
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -39,9 +40,15 @@ from typing import NamedTuple
 import numpy as np
 
 from muzero.config import Config
-from muzero.records import GameRecord
+from muzero.records import GameRecord, legal_from_search
 from muzero.symmetry import Augmentation, Symmetry
-from muzero.targets import RECORD_FIELDS, CheckedGames, check_games, positions_in_games
+from muzero.targets import (
+    RECORD_FIELDS,
+    CheckedGames,
+    check_games,
+    positions_in_games,
+    value_targets,
+)
 
 MIN_PRIORITY = 1e-3  # a position the network already predicts perfectly is still drawn sometimes
 
@@ -63,6 +70,16 @@ class TrainingBatch(NamedTuple):
     indices: np.ndarray  # [B] int64: position ids, for update_priorities
 
 
+class StoredPositions(NamedTuple):
+    """Stored positions as a search needs them: what a reanalysis searches again."""
+
+    position_ids: np.ndarray  # [N] int64
+    observations: np.ndarray  # [N, *observation_shape] float32
+    legal: np.ndarray  # [N, A] bool
+    to_play: np.ndarray  # [N] int32
+    move_number: np.ndarray  # [N] int32: t, the moves played before the position
+
+
 class ReplayBuffer:
     """Whole games in ring arrays; `sample` builds training batches, `add_games` stores games."""
 
@@ -82,6 +99,7 @@ class ReplayBuffer:
         self.to_play = np.zeros(capacity, np.int32)
         self.root_values = np.zeros((capacity, num_players), np.float32)
         self.policies = np.zeros((capacity, num_actions), np.float32)
+        self.legal = np.zeros((capacity, num_actions), bool)
         self.values = np.zeros((capacity, num_players), np.float32)  # n-step value targets
         self.position = np.zeros(capacity, np.int32)  # t: index of the row in its game
         self.length = np.zeros(capacity, np.int32)  # T of the row's game
@@ -91,6 +109,7 @@ class ReplayBuffer:
         self.games: deque[tuple[int, int]] = deque()  # (first position id, length), oldest first
         self.total_positions = 0  # positions ever added: the next position id
         self.total_games = 0
+        self.reanalyse_from = 0  # position id of the game whose targets are the oldest
         self.augmentation = Augmentation(symmetries if config.augment_symmetries else (),
                                          self.observation_shape, num_actions)
 
@@ -252,18 +271,91 @@ class ReplayBuffer:
         current = (self.position_id[rows] == indices) & (self.priorities[rows] > 0.0)
         self.priorities[rows[current]] = self._priority(errors[current])
 
+    # ----- reanalysis (MuZero Reanalyse: fresh search targets for stored positions) -----
+
+    def positions_to_reanalyse(self, count: int) -> StoredPositions:
+        """Whole stored games of about `count` positions in all (at least one game, none
+        twice), those whose search targets are the oldest first: the games from
+        `reanalyse_from` on, then the oldest stored game again. Moves the cursor past them."""
+        if not self.games:
+            raise ValueError("the replay buffer is empty: add games before reanalysing")
+        firsts = [first for first, _ in self.games]
+        start = self.reanalyse_from if firsts[0] <= self.reanalyse_from < self.total_positions \
+            else firsts[0]
+        index = bisect.bisect_left(firsts, start)
+        chosen: list[np.ndarray] = []
+        total = 0
+        for k in range(len(self.games)):
+            first, length = self.games[(index + k) % len(self.games)]
+            chosen.append(np.arange(first, first + length))
+            total += length
+            if total >= count:
+                break
+        self.reanalyse_from = first + length
+        ids = np.concatenate(chosen)
+        rows = ids % self.capacity
+        return StoredPositions(ids, self.observations[rows], self.legal[rows],
+                               self.to_play[rows], self.position[rows])
+
+    def refresh_targets(self, position_ids: np.ndarray, policies: np.ndarray,
+                        root_values: np.ndarray) -> int:
+        """Store a new search's policy [N, A] and root values [N, P] for positions
+        `position_ids` [N] and recompute the value targets of their games; positions evicted
+        meanwhile are skipped. Returns the positions refreshed. Raises `ValueError` (nothing
+        stored) for targets a search cannot give: wrong shapes, non-finite numbers, a policy
+        that is not a distribution over the position's legal moves."""
+        ids = np.asarray(position_ids, np.int64)
+        policies = np.asarray(policies, np.float32)
+        root_values = np.asarray(root_values, np.float32)
+        if ids.ndim != 1 or policies.shape != (len(ids), self.num_actions) or \
+                root_values.shape != (len(ids), self.num_players):
+            raise ValueError(f"refresh_targets: expected position ids [N], policies [N, "
+                             f"{self.num_actions}] and root values [N, {self.num_players}], got "
+                             f"{ids.shape}, {policies.shape} and {root_values.shape}")
+        if not (np.isfinite(policies).all() and np.isfinite(root_values).all()):
+            raise ValueError("refresh_targets: policies or root values hold non-finite numbers")
+        rows = ids % self.capacity
+        current = (self.position_id[rows] == ids) & (self.priorities[rows] > 0.0)
+        ids, rows = ids[current], rows[current]
+        policies, root_values = policies[current], root_values[current]
+        if not len(ids):
+            return 0
+        if (policies < 0).any() or not np.allclose(policies.sum(axis=1), 1.0, atol=1e-3) or \
+                (policies[~self.legal[rows]] > 0).any():
+            raise ValueError("refresh_targets: every policy must be a distribution over the "
+                             "position's legal moves")
+        starts = np.unique(ids - self.position[rows])
+        lengths = self.length[starts % self.capacity].astype(np.int64)
+        game_rows = np.concatenate([np.arange(start, start + length) % self.capacity
+                                    for start, length in zip(starts, lengths)])
+        slot = np.empty(self.capacity, np.int64)
+        slot[game_rows] = np.arange(len(game_rows))
+        new_root_values = self.root_values[game_rows]
+        new_root_values[slot[rows]] = root_values
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = value_targets(self.rewards[game_rows], new_root_values,
+                                   self.config.td_steps, self.config.discount, lengths,
+                                   self.truncated[starts % self.capacity])
+        if not np.isfinite(values).all():
+            raise ValueError("refresh_targets: root values overflow float32 in the value "
+                             "targets")
+        self.policies[rows] = policies
+        self.root_values[game_rows] = new_root_values
+        self.values[game_rows] = values
+        return len(ids)
+
     # ----- saving (safe formats only: arrays in .npz, the rest as JSON) -----
 
     ARRAYS = ("observations", "actions", "rewards", "to_play", "root_values", "policies",
-              "values", "position", "length", "position_id", "priorities", "truncated")
-    ADDED_LATER = {"truncated"}  # a state saved before holds no game cut by a time limit
+              "legal", "values", "position", "length", "position_id", "priorities", "truncated")
+    ADDED_LATER = ("truncated", "legal")  # arrays a state saved before them lacks
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Arrays and JSON-serialisable metadata that `restore` takes back exactly."""
         arrays = {name: getattr(self, name) for name in self.ARRAYS}
         arrays["games"] = np.array(self.games, np.int64).reshape(-1, 2)
         meta = {"total_positions": self.total_positions, "total_games": self.total_games,
-                "rng": self.rng.bit_generator.state}
+                "reanalyse_from": self.reanalyse_from, "rng": self.rng.bit_generator.state}
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -271,7 +363,7 @@ class ReplayBuffer:
             current = getattr(self, name)
             stored = arrays.get(name)
             if stored is None and name in self.ADDED_LATER:
-                stored = np.zeros_like(current)
+                stored = earlier_default(name, arrays)
             if stored is None or stored.shape != current.shape or stored.dtype != current.dtype:
                 got = "missing" if stored is None else f"{stored.shape} {stored.dtype}"
                 raise ValueError(f"replay state: {name} is {got}, expected {current.shape} "
@@ -280,19 +372,29 @@ class ReplayBuffer:
         self.games = deque((int(first), int(length)) for first, length in arrays["games"])
         self.total_positions = int(meta["total_positions"])
         self.total_games = int(meta["total_games"])
+        self.reanalyse_from = int(meta.get("reanalyse_from", 0))
         self.rng.bit_generator.state = meta["rng"]
+
+
+def earlier_default(name: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """What an array added later stands for in a buffer saved before it: no game was cut by a
+    time limit; the legal moves are those the search visited and the move played."""
+    if name == "legal":
+        return legal_from_search(arrays["policies"], arrays["actions"])
+    return np.zeros(len(arrays["actions"]), bool)
 
 
 def stored_games(arrays: dict[str, np.ndarray], priority_alpha: float
                  ) -> Iterator[tuple[GameRecord, np.ndarray]]:
     """The games of a saved buffer (`ReplayBuffer.state()`'s arrays), oldest first, each with
     the value errors [T] its priorities stand for: what moves a buffer into another store."""
+    arrays = {**arrays, **{name: earlier_default(name, arrays)
+                           for name in ReplayBuffer.ADDED_LATER if name not in arrays}}
     capacity = len(arrays["actions"])
-    truncated = arrays.get("truncated", np.zeros(capacity, bool))
     for first, length in arrays["games"]:
         rows = np.arange(first, first + length) % capacity
         record = GameRecord(*(arrays[name][rows] for name in RECORD_FIELDS),
-                            truncated=bool(truncated[rows[0]]))
+                            truncated=bool(arrays["truncated"][rows[0]]))
         priorities = arrays["priorities"][rows]
         errors = (priorities ** (1.0 / priority_alpha) if priority_alpha > 0
                   else np.ones_like(priorities))

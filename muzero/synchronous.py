@@ -1,6 +1,7 @@
 """Synchronous mode: self-play and training take turns in one process, then the agent is evaluated.
 
-Iteration i plays `games_per_iteration` games (seeded by the run's seed and i), then trains until
+Iteration i plays `games_per_iteration` games (seeded by the run's seed and i), reanalyses stored
+games when `reanalyse_ratio` asks for it (loops.Reanalyser), then trains until
 the step count keeps pace with the games played (`num_steps * games_played / num_games`), so the
 run's two budgets end together. Each crossing of a multiple of `checkpoint_interval` steps, and the
 end of the run, evaluates the agent and writes a checkpoint. Ctrl-C writes a checkpoint too
@@ -23,7 +24,7 @@ from muzero.batching.inference import inference_for_game
 from muzero.checkpoint import Checkpoint, save_checkpoint
 from muzero.config import Config
 from muzero.interrupt import stop_on_ctrl_c
-from muzero.loops import Actor, Evaluator, LocalWeights, learner_round
+from muzero.loops import Actor, Evaluator, LocalWeights, Reanalyser, learner_round
 from muzero.network import network_for_game
 from muzero.pace import Pace
 from muzero.plugins import GamePlugin
@@ -60,6 +61,7 @@ class SynchronousRun:
         inference = inference_for_game(plugin, config)
         self.actor = Actor(plugin, config, inference)
         self.evaluator = Evaluator(plugin, config, inference)  # plays on the actor's network
+        self.reanalyser = Reanalyser(plugin, config, inference)  # searches on it too
         game = plugin.make_game(config, np.random.default_rng(0))
         self.replay = ReplayBuffer(config, game.observation_shape, game.num_actions,
                                    game.num_players, np.random.default_rng([config.seed, 1]),
@@ -92,6 +94,7 @@ class SynchronousRun:
         self.last_evaluation = checkpoint.meta.get("evaluation")
         self.selection = AgentSelection.restored(self.config.agent_selection,
                                                  checkpoint.meta.get("agent"))
+        self.reanalyser.reanalysed = int(checkpoint.meta.get("reanalysed", 0))
 
     def phase_seconds(self) -> dict[str, float]:
         phases = dict(self.previous_seconds)
@@ -105,7 +108,8 @@ class SynchronousRun:
         meta = {"config": self.config.to_json(), "game": self.config.game,
                 "games_played": self.games_played, "iteration": self.iteration,
                 "replay": replay_meta, "seconds": self.phase_seconds(),
-                "evaluation": self.last_evaluation, "agent": self.selection.state()}
+                "evaluation": self.last_evaluation, "agent": self.selection.state(),
+                "reanalysed": self.reanalyser.reanalysed}
         path = save_checkpoint(self.run_dir, self.learner.step, meta,
                                self.learner.network.save_weights_file,
                                self.learner.optimizer_state(), arrays,
@@ -161,6 +165,8 @@ class SynchronousRun:
                 return
             self.games_played += games
             self.seconds.lap("self-play")
+            if self.reanalyser.round(self.replay, self.weights, self.replay.total_positions):
+                self.seconds.lap("reanalysis")
         steps = (self.pace.steps_allowed(self.games_played, self.replay.total_positions)
                  - self.learner.step)
         losses = None

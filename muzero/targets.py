@@ -15,7 +15,8 @@ import numpy as np
 from muzero.config import Config
 from muzero.records import GameRecord
 
-RECORD_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies")
+RECORD_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies",
+                 "legal")
 
 
 class CheckedGames(NamedTuple):
@@ -70,7 +71,8 @@ def check_games(games: Sequence[GameRecord], observation_shape: tuple[int, ...],
         expected = {"observations": (length,) + tuple(observation_shape),
                     "rewards": (length, num_players),
                     "root_values": (length, num_players),
-                    "policies": (length, num_actions)}
+                    "policies": (length, num_actions),
+                    "legal": (length, num_actions)}
         for name, shape in expected.items():
             if getattr(game, name).shape != shape:
                 raise ValueError(f"game record {number}: {name} has shape "
@@ -82,6 +84,14 @@ def check_games(games: Sequence[GameRecord], observation_shape: tuple[int, ...],
               for name in RECORD_FIELDS}
     if arrays["actions"].min() < 0 or arrays["actions"].max() >= num_actions:
         raise ValueError(f"game record: actions out of range [0, {num_actions})")
+    legal = arrays["legal"].astype(bool)
+    played_legally = legal[np.arange(len(legal)), arrays["actions"]]
+    if not played_legally.all():
+        row = int(np.argmin(played_legally))
+        raise ValueError(f"game record: position {row} of the games: action "
+                         f"{arrays['actions'][row]} is not among its legal moves "
+                         f"{np.flatnonzero(legal[row]).tolist()}")
+    arrays["legal"] = legal
     if arrays["to_play"].min() < 0 or arrays["to_play"].max() >= num_players:
         raise ValueError(f"game record: to_play out of range [0, {num_players})")
     for name in ("observations", "rewards", "root_values", "policies"):

@@ -108,13 +108,13 @@ def random_games(count: int, seed: int = 0) -> list[GameRecord]:
             action = int(rng.choice(np.flatnonzero(legal)))
             observation, player = game.observation(), game.to_play()
             rewards = game.step(action)
-            rows.append((observation, action, rewards, player, legal / legal.sum()))
-        observations, actions, rewards, players, policies = zip(*rows)
+            rows.append((observation, action, rewards, player, legal / legal.sum(), legal))
+        observations, actions, rewards, players, policies, legal = zip(*rows)
         games.append(GameRecord(np.stack(observations), np.array(actions, np.int32),
                                 np.stack(rewards).astype(np.float32),
                                 np.array(players, np.int32),
                                 np.zeros((len(rows), 2), np.float32),
-                                np.stack(policies).astype(np.float32)))
+                                np.stack(policies).astype(np.float32), np.stack(legal)))
     return games
 
 

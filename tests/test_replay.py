@@ -23,7 +23,7 @@ def record(rewards, root_values, to_play, actions=None, num_actions=3, policies=
     return GameRecord(observations, np.array(actions, np.int32), rewards,
                       np.array(to_play, np.int32),
                       np.array(root_values, np.float32).reshape(length, -1),
-                      np.array(policies, np.float32))
+                      np.array(policies, np.float32), np.ones((length, num_actions), bool))
 
 
 def random_records(rng, count, num_players, length_bound):
@@ -274,7 +274,8 @@ def test_augmented_batches_stay_consistent():
         game.step(move)
     recorded = GameRecord(np.stack(observations), np.array([0, 4, 8, 1], np.int32),
                           np.zeros((4, 2), np.float32), np.array([0, 1, 0, 1], np.int32),
-                          np.zeros((4, 2), np.float32), np.stack(policies))
+                          np.zeros((4, 2), np.float32), np.stack(policies),
+                          np.ones((4, 9), bool))
     replay = ReplayBuffer(config, (3, 3, 3), 9, 2, np.random.default_rng(0),
                           symmetries_from_plugin(plugin, config))
     replay.add_games([recorded])

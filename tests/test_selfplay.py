@@ -50,6 +50,7 @@ def test_tictactoe_games_are_legal_complete_and_consistent(tictactoe):
             np.testing.assert_array_equal(record.observations[t], replay.observation())
             assert record.to_play[t] == replay.to_play() == t % 2
             legal = replay.legal_actions()
+            np.testing.assert_array_equal(record.legal[t], legal)
             assert (record.policies[t][~legal] == 0).all()  # search never visits illegal moves
             np.testing.assert_array_equal(record.rewards[t], replay.step(int(action)))
         assert replay.terminal() and 5 <= len(record) <= 9
@@ -143,7 +144,8 @@ def test_bad_actor_counts_are_rejected(tictactoe):
 def test_game_record_rejects_inconsistent_lengths():
     with pytest.raises(ValueError, match="GameRecord.rewards has 2 rows, actions has 3"):
         GameRecord(np.zeros((3, 3)), np.zeros(3, np.int32), np.zeros((2, 1)),
-                   np.zeros(3, np.int32), np.zeros((3, 1)), np.zeros((3, 2)))
+                   np.zeros(3, np.int32), np.zeros((3, 1)), np.zeros((3, 2)),
+                   np.ones((3, 2), bool))
 
 
 def test_bandit_observations_follow_the_history(bandit):

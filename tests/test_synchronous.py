@@ -124,13 +124,18 @@ def ctrl_c_in_second_selfplay_round(monkeypatch) -> Callable[[str], None]:
     return quiet
 
 
-@pytest.mark.parametrize("cut_log", [quit_at_first_checkpoint, ctrl_c_in_second_selfplay_round])
-def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ctrl_c_delivered):
+@pytest.mark.parametrize("cut_log, changes", [
+    (quit_at_first_checkpoint, {}), (ctrl_c_in_second_selfplay_round, {}),
+    (quit_at_first_checkpoint, {"reanalyse_ratio": 0.5}),  # with the reanalysis state too
+])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, changes,
+                                              ctrl_c_delivered):
     tf.config.experimental.enable_op_determinism()
-    whole = SynchronousRun(PLUGIN, CONFIG, tmp_path / "whole", progress_bars=False, log=quiet)
+    config = CONFIG.replace(**changes)
+    whole = SynchronousRun(PLUGIN, config, tmp_path / "whole", progress_bars=False, log=quiet)
     whole.run()
 
-    cut = SynchronousRun(PLUGIN, CONFIG, tmp_path / "cut", progress_bars=False,
+    cut = SynchronousRun(PLUGIN, config, tmp_path / "cut", progress_bars=False,
                          log=cut_log(monkeypatch))
     try:
         cut.run()
@@ -152,6 +157,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ct
     for a, b in zip(whole.learner.optimizer_state(), resumed.learner.optimizer_state()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
+    np.testing.assert_array_equal(whole.replay.policies, resumed.replay.policies)
+    assert whole.reanalyser.reanalysed == resumed.reanalyser.reanalysed
+    assert (whole.reanalyser.reanalysed > 0) == bool(changes)
     assert resumed.selection == whole.selection
     assert ((tmp_path / "cut" / AGENT).read_text() == (tmp_path / "whole" / AGENT).read_text())
 

@@ -66,7 +66,7 @@ class VectorisedSelfPlay:
             action = int(actions[row])
             rewards = game.step(action)
             trajectory.add(observations[row], action, rewards, int(to_play[row]),
-                           result.root_value[row], result.policy[row])
+                           result.root_value[row], result.policy[row], legal[row])
             if game.terminal():
                 finished.append((slot, trajectory.finish(game.truncated())))
                 game.reset()

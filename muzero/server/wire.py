@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib import format as npy_format
 
-from muzero.records import GameRecord
+from muzero.records import GameRecord, legal_from_search
 from muzero.replay import TrainingBatch
 
 
@@ -27,7 +27,11 @@ class WireError(ValueError):
 
 
 GAME_FIELDS = {"observations": np.float32, "actions": np.int32, "rewards": np.float32,
-               "to_play": np.int32, "root_values": np.float32, "policies": np.float32}
+               "to_play": np.int32, "root_values": np.float32, "policies": np.float32,
+               "legal": np.bool_}
+#: arrays an upload stored before them lacks: no game was cut by a time limit, and the legal
+#: moves are taken from the search (`records.legal_from_search`)
+ADDED_LATER = {"truncated": np.bool_, "legal": np.bool_}
 
 
 def to_npz(arrays: dict[str, np.ndarray]) -> bytes:
@@ -158,8 +162,9 @@ def encode_games(games: Sequence[GameRecord]) -> bytes:
 def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[GameRecord]:
     """The games of an upload, split by `lengths`. Only the archive's structure is checked
     here; what the games hold is the replay buffer's `check`, and the rules `check_rules`."""
-    arrays = from_npz(data, "games", {**GAME_FIELDS, "lengths": np.int32}, limits,
-                      optional={"truncated": np.bool_})  # uploads before time limits lack it
+    required = {name: dtype for name, dtype in GAME_FIELDS.items() if name not in ADDED_LATER}
+    arrays = from_npz(data, "games", {**required, "lengths": np.int32}, limits,
+                      optional=ADDED_LATER)
     lengths = arrays["lengths"]
     if lengths.ndim != 1 or len(lengths) == 0:
         raise WireError("games: lengths must be a non-empty 1-d array")
@@ -170,6 +175,8 @@ def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Ga
     if (lengths < 1).any():
         raise WireError("games: every game must have at least one move")
     total = int(lengths.sum())
+    if "legal" not in arrays:
+        arrays["legal"] = legal_from_search(arrays["policies"], arrays["actions"])
     for name in GAME_FIELDS:
         if arrays[name].ndim == 0 or len(arrays[name]) != total:
             raise WireError(f"games: {name} has shape {arrays[name].shape}, but the lengths "
