@@ -94,7 +94,8 @@ class SynchronousRun:
         self.last_evaluation = checkpoint.meta.get("evaluation")
         self.selection = AgentSelection.restored(self.config.agent_selection,
                                                  checkpoint.meta.get("agent"))
-        self.reanalyser.reanalysed = int(checkpoint.meta.get("reanalysed", 0))
+        if "reanalysis" in checkpoint.meta:  # checkpoints before Reanalyse have none
+            self.reanalyser.restore(checkpoint.meta["reanalysis"])
 
     def phase_seconds(self) -> dict[str, float]:
         phases = dict(self.previous_seconds)
@@ -109,7 +110,7 @@ class SynchronousRun:
                 "games_played": self.games_played, "iteration": self.iteration,
                 "replay": replay_meta, "seconds": self.phase_seconds(),
                 "evaluation": self.last_evaluation, "agent": self.selection.state(),
-                "reanalysed": self.reanalyser.reanalysed}
+                "reanalysis": self.reanalyser.state()}
         path = save_checkpoint(self.run_dir, self.learner.step, meta,
                                self.learner.network.save_weights_file,
                                self.learner.optimizer_state(), arrays,

@@ -57,16 +57,22 @@ def test_reanalysed_targets_equal_a_direct_reference_search(played):
     assert refreshed == reanalyser.reanalysed == sum(lengths[:whole]) == replay.reanalyse_from
     ids = np.arange(refreshed)
 
+    # the plain-Python search, in the same batches, with the same root noise (self-play's)
     network = network_for_game(plugin, config)
     network.set_weights(newer)
-    tree = ReferenceTree(refreshed, 9, 2, SearchSettings.from_config(config, add_noise=False))
-    direct = MCTS(tree, np.random.default_rng(1)).run(
-        BatchedInference(network, jit_compile=False),
-        replay.observations[ids], replay.legal[ids], replay.to_play[ids], replay.position[ids])
-    np.testing.assert_allclose(replay.policies[ids], direct.policy, atol=1e-5)
-    np.testing.assert_allclose(replay.root_values[ids], direct.root_value, atol=1e-5)
-    assert not np.allclose(before["policies"][ids], direct.policy)  # the targets did change
-    expected = value_targets(replay.rewards[ids], direct.root_value, config.td_steps,
+    model = BatchedInference(network, jit_compile=False)
+    batch = config.inference_batch_size
+    direct = MCTS(ReferenceTree(batch, 9, 2, SearchSettings.from_config(config)),
+                  np.random.default_rng([config.seed, 3]))
+    results = [direct.run(model, replay.observations[rows], replay.legal[rows],
+                          replay.to_play[rows], replay.position[rows])
+               for rows in np.array_split(ids, range(batch, refreshed, batch))]
+    policies = np.concatenate([result.policy for result in results])
+    root_values = np.concatenate([result.root_value for result in results])
+    np.testing.assert_allclose(replay.policies[ids], policies, atol=1e-5)
+    np.testing.assert_allclose(replay.root_values[ids], root_values, atol=1e-5)
+    assert not np.allclose(before["policies"][ids], policies)  # the targets did change
+    expected = value_targets(replay.rewards[ids], root_values, config.td_steps,
                              config.discount, np.array(lengths[:whole]))
     np.testing.assert_allclose(replay.values[ids], expected, atol=1e-5)
     rest = np.arange(refreshed, total)  # games not reanalysed keep self-play's targets

@@ -34,7 +34,7 @@ from muzero.server.client import HttpClient, ServerError, ServerUnavailable, nor
 from muzero.server.storage import Store, stored_config
 
 RUN_FLAGS = ("--num-games", "64", "--num-steps", "30", "--checkpoint-interval", "15",
-             "--num-eval-games", "2", "--games-per-iteration", "16")
+             "--num-eval-games", "2", "--games-per-iteration", "16", "--reanalyse-ratio", "0.5")
 
 
 def client_command(server: ServerProcess, *arguments: str,
@@ -101,11 +101,33 @@ def test_the_trainer_reports_like_synchronous_mode(run):
     lines = [line for line in train_output.splitlines() if line.startswith("step ")]
     assert [line.split(" | ")[0] for line in lines] == ["step 15/30", "step 30/30"]
     assert "loss value" in lines[-1] and "minimax: seat 0" in lines[-1]
-    assert "steps/s" in lines[-1] and "training" in lines[-1]
+    assert "steps/s" in lines[-1] and "training" in lines[-1] and "reanalysis" in lines[-1]
     tags = tags_in(curves)
     for tag in ("loss/value", "throughput/train_steps_per_second", "learning_rate", "config",
                 "evaluation/minimax/seat_1_draws", "evaluation/summary"):
         assert tag in tags
+
+
+def test_reanalysis_takes_whole_stored_games_and_refuses_targets_no_search_gives(run):
+    server = run[0]
+    client = HttpClient(server.url)
+    stored = client.positions_to_reanalyse(3)
+    assert len(stored.position_ids) >= 3 and stored.move_number[0] == 0
+    assert stored.observations.shape[1:] == (3, 3, 3) and stored.legal.shape[1] == 9
+    starts = np.flatnonzero(stored.move_number == 0)
+    np.testing.assert_array_equal(np.diff(stored.position_ids), 1)  # consecutive whole games
+    assert stored.legal[starts].all()  # the empty board: every move legal
+    uniform = stored.legal / stored.legal.sum(axis=1, keepdims=True)
+    values = np.zeros((len(uniform), 2))
+    on_taken_cell = uniform.copy()
+    row = int(np.argmin(stored.legal.all(axis=1)))  # a position with a taken cell
+    on_taken_cell[row] = np.where(stored.legal[row], 0.0, 1.0) / (~stored.legal[row]).sum()
+    for policies, status in [(on_taken_cell, 400), (uniform, 200)]:
+        response = requests.post(f"{server.url}/api/v1/reanalysed", headers=NPZ,
+                                 data=wire.encode_targets(stored.position_ids, policies, values))
+        assert response.status_code == status, response.text
+    assert "distribution over the position's legal moves" not in response.text
+    assert response.json()["refreshed"] == len(stored.position_ids)
 
 
 def test_weights_download_only_when_new(run):
@@ -137,6 +159,17 @@ def _illegal(actions):
     actions = actions.copy()
     actions[1] = actions[0]  # the second move on the first move's cell
     return actions
+
+
+def _first_move_marked(legal_then: bool, row: int):
+    """Legal moves with the first game's first move marked legal or not at `row`."""
+    first_move = int(random_games(2, seed=7)[0].actions[0])
+
+    def change(legal):
+        legal = legal.copy()
+        legal[row, first_move] = legal_then
+        return legal
+    return change
 
 
 def _bandit_games() -> bytes:
@@ -182,17 +215,22 @@ BAD_REQUESTS = {
     "missing array": (_post_games(_games_bytes(policies=None)), 400, "missing ['policies']"),
     "non-finite": (_post_games(_games_bytes(root_values=lambda v: v + np.nan)), 400,
                    "root_values holds non-finite"),
-    "illegal action": (_post_games(_games_bytes(actions=_illegal)), 400, "is not legal here"),
+    "illegal action": (_post_games(_games_bytes(actions=_illegal, legal=np.ones_like)), 400,
+                       "is not legal here"),  # legal moves faked to match: the rules decide
     "inconsistent lengths": (_post_games(_games_bytes(lengths=lambda n: n + 1)), 400,
                              "lengths sum to"),
     "wrong player to move": (_post_games(_games_bytes(to_play=lambda p: 1 - p)), 400,
                              "to_play is 1, but player 0 is to move"),
     "bad policy": (_post_games(_games_bytes(policies=lambda p: p * 2)), 400,
                    "sum to 1"),
+    "a taken cell recorded as legal": (_post_games(_games_bytes(
+        legal=_first_move_marked(True, row=1))), 400, "include moves the rules forbid"),
+    "the move played recorded as illegal": (_post_games(_games_bytes(
+        legal=_first_move_marked(False, row=0))), 400, "is not among its legal moves"),
     "unfinished game": (_post_games(_games_bytes(
         games=[dataclasses.replace(g, **{f: getattr(g, f)[:-1] for f in
                                          ("observations", "actions", "rewards", "to_play",
-                                          "root_values", "policies")})
+                                          "root_values", "policies", "legal")})
                for g in random_games(1, seed=3)])), 400, "not over after its"),
     "unknown weights version": ({"method": "GET", "path": "weights/999"}, 404,
                                 "no weights version 999"),
@@ -231,6 +269,21 @@ BAD_REQUESTS = {
     "log of an unknown kind": ({"method": "POST", "path": "log",
                                 "json": {"kind": "gossip", "step": 1, "data": {}}}, 400,
                                "log kind must be one of"),
+    "reanalysis of no positions": ({"method": "GET", "path": "reanalyse?positions=0"}, 400,
+                                   "must be >= 1"),
+    "reanalysis of too many positions": ({"method": "GET", "path": "reanalyse?positions=5000"},
+                                         400, "positions must be in [1, 4096]"),
+    "reanalysed targets not an archive": ({"method": "POST", "path": "reanalysed",
+                                           "data": b"x", "headers": NPZ}, 400,
+                                          "not an .npz archive"),
+    "reanalysed targets of unknown positions": (
+        {"method": "POST", "path": "reanalysed", "headers": NPZ,
+         "data": wire.encode_targets(np.array([10 ** 9]), np.full((1, 9), 1 / 9),
+                                     np.zeros((1, 2)))}, 400, "position ids must be in"),
+    "reanalysed targets of unequal shapes": (
+        {"method": "POST", "path": "reanalysed", "headers": NPZ,
+         "data": wire.encode_targets(np.array([1, 2]), np.full((1, 9), 1 / 9),
+                                     np.zeros((1, 2)))}, 400, "expected position_ids [N]"),
     "unknown browser game": ({"method": "POST", "path": "play/nope", "json": {"action": 0}},
                              404, "no game 'nope'"),
     "unknown route": ({"method": "GET", "path": "nothing-here"}, 404, "not found"),
@@ -447,6 +500,21 @@ def test_client_gives_up_after_its_patience_on_a_dead_server():
     ("https://box.example/", "https://box.example"), ("http://10.0.0.2:5000", "http://10.0.0.2:5000")])
 def test_server_addresses_are_normalised(given, expected):
     assert normalise_url(given) == expected
+
+
+def test_an_upload_without_legal_moves_gets_those_the_search_visited_and_the_move_played():
+    """Clients before legal moves were recorded: their uploads stay readable, and a reanalysing
+    search may consider only moves known to be legal."""
+    games = random_games(2, seed=7)
+    games[0].policies[0] = np.eye(9, dtype=np.float32)[(games[0].actions[0] + 1) % 9]
+    data = wire.read_npz(wire.encode_games(games), "games")
+    data.pop("legal")
+    for game, read in zip(games, wire.decode_games(wire.to_npz(data))):
+        expected = game.policies > 0
+        expected[np.arange(len(game)), game.actions] = True
+        np.testing.assert_array_equal(read.legal, expected)
+        assert not (read.legal & ~game.legal).any()
+    assert wire.decode_games(wire.to_npz(data))[0].legal[0].sum() == 2  # visited and played
 
 
 def test_store_rebuilds_the_same_replay_buffer(tmp_path):

@@ -158,7 +158,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ch
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
     np.testing.assert_array_equal(whole.replay.policies, resumed.replay.policies)
-    assert whole.reanalyser.reanalysed == resumed.reanalyser.reanalysed
+    assert whole.reanalyser.state() == resumed.reanalyser.state()
     assert (whole.reanalyser.reanalysed > 0) == bool(changes)
     assert resumed.selection == whole.selection
     assert ((tmp_path / "cut" / AGENT).read_text() == (tmp_path / "whole" / AGENT).read_text())

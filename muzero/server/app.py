@@ -286,6 +286,19 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
             raise ApiError(400, str(error)) from None
         return jsonify(updated=store.update_priorities(indices, errors))
 
+    @app.get(f"{API}/reanalyse")
+    def reanalyse():
+        count = _int_argument("positions", low=1, high=MAX_ID)
+        return _npz_response(wire.encode_positions(store.positions_to_reanalyse(count)))
+
+    @app.post(f"{API}/reanalysed")
+    def reanalysed():
+        try:
+            targets = wire.decode_targets(_npz_body(), store.target_limits)
+        except wire.WireError as error:
+            raise ApiError(400, str(error)) from None
+        return jsonify(refreshed=store.refresh_targets(*targets))
+
     # ----- browser games -----
 
     @app.post(f"{API}/play")

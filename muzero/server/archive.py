@@ -23,7 +23,7 @@ from muzero.config import Config
 from muzero.game import Game
 from muzero.plugins import GamePlugin
 from muzero.records import check_rewards, check_rules, check_time_limit
-from muzero.replay import ReplayBuffer, TrainingBatch
+from muzero.replay import ReplayBuffer, StoredPositions, TrainingBatch
 from muzero.server import wire
 from muzero.server.errors import StoreError
 from muzero.symmetry import symmetries_from_plugin
@@ -31,6 +31,7 @@ from muzero.targets import CheckedGames
 
 MAX_UPLOAD_BYTES = 48 * 1024 * 1024  # an upload's arrays, uncompressed, whatever the window
 MAX_BATCH_SIZE = 65536
+MAX_REANALYSE_POSITIONS = 4096  # stored positions one request for reanalysis may take
 MAX_INGEST_BINS = 500
 
 
@@ -163,6 +164,31 @@ class GameArchive:
             batch = self.replay.sample(batch_size)
             self.batches_served += 1
             return batch
+
+    def positions_to_reanalyse(self, count: int) -> StoredPositions:
+        """Whole games of about `count` positions, those with the oldest targets first
+        (`ReplayBuffer.positions_to_reanalyse`)."""
+        if not 1 <= count <= MAX_REANALYSE_POSITIONS:
+            raise StoreError(f"positions must be in [1, {MAX_REANALYSE_POSITIONS}], got {count}")
+        with self._lock:
+            if not self.replay.games:
+                raise StoreError("the replay buffer is empty: no games uploaded yet")
+            return self.replay.positions_to_reanalyse(count)
+
+    def refresh_targets(self, position_ids: np.ndarray, policies: np.ndarray,
+                        root_values: np.ndarray) -> int:
+        """A reanalysis's new targets, in the buffer only: they are derived from the stored
+        games, which stay as uploaded, so a restart returns to self-play's targets until the
+        games are reanalysed again."""
+        with self._lock:
+            if len(position_ids) and (position_ids.min() < 0
+                                      or position_ids.max() >= self.replay.total_positions):
+                raise StoreError(f"reanalysed targets: position ids must be in [0, "
+                                 f"{self.replay.total_positions})")
+            try:
+                return self.replay.refresh_targets(position_ids, policies, root_values)
+            except ValueError as error:  # targets no search gives: the client's mistake
+                raise StoreError(str(error)) from None
 
     def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> int:
         """Apply and record new priorities; ids no longer in the buffer are skipped."""

@@ -25,8 +25,9 @@ from muzero.checkpoint import optimizer_archive
 from muzero.config import Config
 from muzero.network import MuZeroNetwork
 from muzero.records import GameRecord
-from muzero.replay import TrainingBatch
+from muzero.replay import StoredPositions, TrainingBatch
 from muzero.server import wire
+from muzero.server.archive import MAX_REANALYSE_POSITIONS
 
 RETRIED_STATUS = {500, 502, 503, 504}
 
@@ -124,6 +125,20 @@ class HttpClient:
     def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> None:
         self.request("POST", "priorities", data=wire.encode_priorities(indices, errors),
                      headers={"Content-Type": "application/octet-stream"})
+
+    def positions_to_reanalyse(self, count: int) -> StoredPositions:
+        """Stored games for reanalysis, at most `MAX_REANALYSE_POSITIONS` positions a request
+        (the caller asks again for the rest)."""
+        count = min(count, MAX_REANALYSE_POSITIONS)
+        return wire.decode_positions(self.request("GET", "reanalyse",
+                                                  params={"positions": count}).content)
+
+    def refresh_targets(self, position_ids: np.ndarray, policies: np.ndarray,
+                        root_values: np.ndarray) -> int:
+        return self.request("POST", "reanalysed",
+                            data=wire.encode_targets(position_ids, policies, root_values),
+                            headers={"Content-Type": "application/octet-stream"}
+                            ).json()["refreshed"]
 
     # ----- weight files -----
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from muzero.records import GameRecord, legal_from_search
-from muzero.replay import TrainingBatch
+from muzero.replay import StoredPositions, TrainingBatch
 
 
 class WireError(ValueError):
@@ -198,6 +198,47 @@ def encode_batch(batch: TrainingBatch) -> bytes:
 
 def decode_batch(data: bytes) -> TrainingBatch:
     return TrainingBatch(**from_npz(data, "batch", BATCH_DTYPES))
+
+
+POSITION_FIELDS = {"position_ids": np.int64, "observations": np.float32, "legal": np.bool_,
+                   "to_play": np.int32, "move_number": np.int32}
+
+
+def encode_positions(positions: StoredPositions) -> bytes:
+    return to_npz({name: np.asarray(getattr(positions, name), dtype)
+                   for name, dtype in POSITION_FIELDS.items()})
+
+
+def decode_positions(data: bytes) -> StoredPositions:
+    """Stored positions sent for reanalysis: one row per position in every array."""
+    arrays = from_npz(data, "positions", POSITION_FIELDS)
+    rows = {len(array) if array.ndim else -1 for array in arrays.values()}
+    if len(rows) != 1 or arrays["legal"].ndim != 2:
+        raise WireError("positions: every array must have one row per position")
+    return StoredPositions(**arrays)
+
+
+TARGET_FIELDS = {"position_ids": np.int64, "policies": np.float32, "root_values": np.float32}
+
+
+def encode_targets(position_ids: np.ndarray, policies: np.ndarray,
+                   root_values: np.ndarray) -> bytes:
+    return to_npz({"position_ids": np.asarray(position_ids, np.int64),
+                   "policies": np.asarray(policies, np.float32),
+                   "root_values": np.asarray(root_values, np.float32)})
+
+
+def decode_targets(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A reanalysis's targets: ids [N], policies [N, A], root values [N, P]; what they hold is
+    checked by the replay buffer (`refresh_targets`)."""
+    arrays = from_npz(data, "targets", TARGET_FIELDS, limits)
+    ids, policies, values = (arrays[name] for name in TARGET_FIELDS)
+    if ids.ndim != 1 or policies.ndim != 2 or values.ndim != 2 or \
+            not len(ids) == len(policies) == len(values):
+        raise WireError(f"targets: expected position_ids [N], policies [N, A] and root_values "
+                        f"[N, P], got {ids.shape}, {policies.shape} and {values.shape}")
+    return ids, policies, values
 
 
 PRIORITY_FIELDS = {"indices": np.int64, "errors": np.float32}

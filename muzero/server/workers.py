@@ -30,7 +30,7 @@ from muzero.batching.inference import inference_for_game
 from muzero.batching.selfplay import SelfPlayReport
 from muzero.checkpoint import OPTIMIZER, Checkpoint, optimizer_variables
 from muzero.config import Config
-from muzero.loops import Actor, Evaluator, learner_round
+from muzero.loops import Actor, Evaluator, LocalWeights, Reanalyser, learner_round
 from muzero.network import network_for_game
 from muzero.pace import Pace
 from muzero.plugins import GamePlugin
@@ -107,8 +107,9 @@ class ServerLogReporter:
 
 class Trainer:
     """The learner of an async run: resumes from the server's latest weights and optimizer
-    state, trains in rounds of at most `publish_interval` steps, publishing after each, and
-    evaluates at the run's checkpoints; reports like synchronous mode (terminal line,
+    state, trains in rounds of at most `publish_interval` steps, publishing after each (and
+    reanalysing stored games after each when `reanalyse_ratio` asks for it), and evaluates at
+    the run's checkpoints; reports like synchronous mode (terminal line,
     TensorBoard under `log_dir`) and to the server's log."""
 
     def __init__(self, client: HttpClient, plugin: GamePlugin, config: Config,
@@ -123,9 +124,14 @@ class Trainer:
         self.poll_seconds = poll_seconds
         self.learner = Learner(network_for_game(plugin, config), config)
         self.weights = HttpWeights(client, self.learner.network, self.learner.optimizer_state)
-        self.evaluator = Evaluator(plugin, config, inference_for_game(plugin, config))
+        inference = inference_for_game(plugin, config)
+        self.evaluator = Evaluator(plugin, config, inference)
+        self.reanalyser = Reanalyser(plugin, config, inference)  # searches on its network
+        self.newest = LocalWeights()  # the learner's weights, for the reanalyser
         self.seconds = Stopwatch()
         self._resume()
+        # positions played before this trainer started are owed no reanalysis
+        self.reanalyser.reanalysed = int(config.reanalyse_ratio * client.stats()["positions"])
         reporters: list[Reporter] = [TerminalReporter(log, config.num_steps),
                                      ServerLogReporter(client)]
         if log_dir is not None:
@@ -165,6 +171,9 @@ class Trainer:
             losses = learner_round(self.learner, self.client, self.weights, steps, bar.update,
                                    priority_lag=1)
             self.seconds.lap("training")
+            self.newest.publish(self.learner.network.get_weights(), self.learner.step)
+            if self.reanalyser.round(self.client, self.newest, stats["positions"]):
+                self.seconds.lap("reanalysis")
             self.reporter.trained(TrainingRound(
                 self.learner.step, losses, steps / (time.perf_counter() - started),
                 float(self.learner.optimizer.learning_rate), config.batch_size, games))
