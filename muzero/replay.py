@@ -3,10 +3,11 @@
 Positions live in ring arrays of `replay_capacity` rows; a game occupies consecutive rows (modulo
 the capacity), so position t + k of the game at row s is row (s + k) % C. Adding a game that
 does not fit evicts the oldest whole games. Everything a target needs is fixed when a game
-arrives (its root values do not change), so the n-step value target of every position is computed
-once at insertion (targets.py, which also checks each record), and assembling a batch is a
-handful of gathers over [B, K + 1] row indices: no Python loop per position. Each sample is seen
-through a random symmetry of the game where it declares some (symmetry.py).
+arrives, so the n-step value target of every position is computed once at insertion (targets.py,
+which also checks each record), and again for a game only when Reanalyse gives its positions new
+search values (`refresh_targets`); assembling a batch is a handful of gathers over [B, K + 1]
+row indices: no Python loop per position. Each sample is seen through a random symmetry of the
+game where it declares some (symmetry.py).
 
 Targets, for every player p, at unroll step k of a sample at position t of a game of length T
 (MuZero appendix G and its pseudocode):
