@@ -180,3 +180,28 @@ def test_memory_flat_over_1000_games(benchmark, record, inference):
     record("selfplay RSS after 100 games (MiB)", after_100, benchmark)
     record("selfplay RSS after 1000 games (MiB)", samples[-1][1], benchmark)
     assert samples[-1][1] - after_100 < 50, "memory grows with games played"
+
+
+def test_reanalysis_throughput(benchmark, record, inference):
+    """Reanalyse: stored tic-tac-toe positions searched again and written back, in batches of
+    `inference_batch_size` (256) rather than self-play's 64 slots: positions/s, end to end
+    through the replay buffer, for the time a `--reanalyse-ratio` adds to a run."""
+    from muzero.loops import LocalWeights, Reanalyser
+    from muzero.replay import ReplayBuffer
+
+    actor = VectorisedSelfPlay(PLUGIN, CONFIG, inference, 64, np.random.default_rng(0))
+    replay = ReplayBuffer(CONFIG, (3, 3, 3), 9, 2, np.random.default_rng(0))
+    replay.add_games(actor.play(256))
+    weights = LocalWeights()
+    weights.publish(inference.network.get_weights(), 0)
+    reanalyser = Reanalyser(PLUGIN, CONFIG.replace(reanalyse_ratio=1.0), inference)
+    reanalyser.round(replay, weights, 256)  # warm-up
+    start = reanalyser.reanalysed
+
+    def reanalyse_1024_positions():  # whole games: a few positions more
+        reanalyser.round(replay, weights, reanalyser.reanalysed + 1024)
+
+    benchmark.pedantic(reanalyse_1024_positions, rounds=3, iterations=1)
+    positions = (reanalyser.reanalysed - start) / 3
+    record("reanalysis batch=256 positions/s", positions / benchmark.stats.stats.mean,
+           benchmark)
