@@ -107,7 +107,7 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     config = build_config(arguments)
     assert (config.network, config.discount, config.td_steps) == ("mlp", 0.997, 50)
     assert config.temperature_schedule == "paper"
-    assert config.reanalyse_ratio == 0.0  # measured mixed on CartPole (docs/experiments.md)
+    assert config.reanalyse_ratio == 1.0
     assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
     assert config.num_simulations == 7
     options = build_config(build_parser().parse_args(
