@@ -96,13 +96,13 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
              "after three quarters, so self-play nears the evaluated play as training ends "
              "(CartPole seeds 0-2 ended at 486, 436, 409 against 478, 425, 376 at a constant "
              "1; docs/experiments.md)", temperature_schedule="paper")
-    rule("Reanalyse (MuZero Reanalyse): one stored position searched again with the newest "
-         "weights per position played, its policy and value targets replaced by the new "
-         "search's, so that old games teach what today's network would do there (seeds 0-2, "
-         "each run's agent: spiel:tic_tac_toe's worst seat against minimax 0.12, 0.26, 0.22 "
-         "points a game against 0.14, 0.10, 0.14 without; CartPole 469, 462, 500 on fresh "
-         "episodes against 500, 416, 456; 9-16% more time; docs/experiments.md)",
-         reanalyse_ratio=1.0)
+        rule("Reanalyse (MuZero Reanalyse): one stored position searched again with the newest "
+             "weights per position played; its policy target and search value are replaced, "
+             "and the n-step value targets that bootstrap from that value follow (CartPole "
+             "seeds 0-2, each run's agent on fresh episodes: 469, 462, 500 against 500, 416, "
+             "456 without, for about 9% more time; board games keep it off: their value target "
+             "is the final outcome, which reanalysis leaves as it is, and spiel:tic_tac_toe "
+             "measured no better; docs/experiments.md)", reanalyse_ratio=1.0)
     envs = 64
     rule(f"a self-play iteration is one game per slot ({envs} slots)",
          num_envs=envs, games_per_iteration=envs)
