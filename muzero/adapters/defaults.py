@@ -99,10 +99,11 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
         rule("Reanalyse (MuZero Reanalyse): one stored position searched again with the newest "
              "weights per position played; its policy target and search value are replaced, "
              "and the n-step value targets that bootstrap from that value follow (CartPole "
-             "seeds 0-2, each run's agent on fresh episodes: 469, 462, 500 against 500, 416, "
-             "456 without, for about 9% more time; board games keep it off: their value target "
-             "is the final outcome, which reanalysis leaves as it is, and spiel:tic_tac_toe "
-             "measured no better; docs/experiments.md)", reanalyse_ratio=1.0)
+             "seeds 0-2 at the end of the run: 455, 433, 500 against 486, 436, 409 without, "
+             "for about 9% more time; a mean gain, not on every seed; board games keep it off: "
+             "their value target is the final outcome, which reanalysis leaves as it is, and "
+             "spiel:tic_tac_toe measured no better; docs/experiments.md)",
+             reanalyse_ratio=1.0)
     envs = 64
     rule(f"a self-play iteration is one game per slot ({envs} slots)",
          num_envs=envs, games_per_iteration=envs)
