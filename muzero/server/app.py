@@ -294,7 +294,7 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
     @app.post(f"{API}/reanalysed")
     def reanalysed():
         try:
-            targets = wire.decode_targets(_npz_body(), store.target_limits)
+            targets = wire.decode_targets(_npz_body(), store.games.target_limits)
         except wire.WireError as error:
             raise ApiError(400, str(error)) from None
         return jsonify(refreshed=store.refresh_targets(*targets))

@@ -51,6 +51,9 @@ class GameArchive:
                                    np.random.default_rng([config.seed, 2]),
                                    symmetries_from_plugin(plugin, config))
         self.upload_limits = self._upload_limits(sample_game)
+        self.target_limits = wire.ArchiveLimits(  # reanalysed ids, policies, root values
+            MAX_REANALYSE_POSITIONS * 4 * (2 + sample_game.num_actions + sample_game.num_players)
+            + 3 * wire.NPY_HEADER_SLACK, max_members=3)
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self._rebuild_replay()

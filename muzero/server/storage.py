@@ -30,7 +30,7 @@ from muzero.plugins import GamePlugin
 from muzero.replay import StoredPositions, TrainingBatch
 from muzero.selection import AgentSelection
 from muzero.server import wire
-from muzero.server.archive import MAX_BATCH_SIZE, MAX_REANALYSE_POSITIONS, GameArchive
+from muzero.server.archive import MAX_BATCH_SIZE, GameArchive
 from muzero.server.clients import ClientTable
 from muzero.server.errors import StoreError
 from muzero.server.folder import FolderLock, remove_leftovers
@@ -93,10 +93,6 @@ class Store:
                                       network, list(optimizer.variables), self._warn)
         self.priority_limits = wire.ArchiveLimits(
             MAX_BATCH_SIZE * 12 + 2 * wire.NPY_HEADER_SLACK, max_members=2)
-        sample_game = plugin.make_game(self.config, np.random.default_rng(0))
-        self.target_limits = wire.ArchiveLimits(  # ids, policies, root values
-            MAX_REANALYSE_POSITIONS * 4 * (2 + sample_game.num_actions + sample_game.num_players)
-            + 3 * wire.NPY_HEADER_SLACK, max_members=3)
         self.started = time.time()
         self.clients = ClientTable()
         self.log = TrainingLog(self._db, self._lock)
