@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 import numpy as np
@@ -9,6 +11,7 @@ import numpy as np
 from muzero.adapters import gym as gym_adapter
 from muzero.adapters import spiel as spiel_adapter
 from muzero.adapters.defaults import EnvironmentFacts, derive_config
+from muzero.adapters.symmetries import verified_symmetries
 from muzero.config import Config
 from muzero.game import RandomPlayer
 
@@ -53,6 +56,7 @@ def adapter_plugin(name: str):
 
         opponents = {"random": lambda config, rng: RandomPlayer(rng)}
         threshold = spec.reward_threshold
+        symmetries = None
     else:
         game_name = name[len(spiel_adapter.PREFIX):]
         import pyspiel
@@ -63,12 +67,28 @@ def adapter_plugin(name: str):
         def make_game(config: Config, rng: np.random.Generator) -> spiel_adapter.SpielGame:
             return spiel_adapter.SpielGame(game_name, config.game_options, rng)
 
+        @functools.cache
+        def board_symmetries(options_json: str) -> list:
+            probe = spiel_adapter.SpielGame(game_name, json.loads(options_json),
+                                            np.random.default_rng(0))
+            return verified_symmetries(probe)
+
+        def symmetries(config: Config) -> list:
+            return board_symmetries(json.dumps(config.game_options, sort_keys=True))
+
         def derive(options: dict[str, Any]) -> tuple[Config, list[str]]:
             probe = spiel_adapter.SpielGame(game_name, options, np.random.default_rng(0))
-            return derive_config(name, options, _spiel_facts(probe))
+            config, why = derive_config(name, options, _spiel_facts(probe))
+            found = len(board_symmetries(json.dumps(options, sort_keys=True)))
+            held = f"{found} (the identity included)" if found else "none"
+            why.append(f"symmetries: {held} of the board's rotations and reflections hold, "
+                       f"tried by replaying random games; each training sample is seen through "
+                       f"one at random while augment_symmetries is true "
+                       f"(muzero/adapters/symmetries.py)")
+            return config, why
 
         opponents = spiel_adapter.opponents(game_name)
         threshold = None
     return GamePlugin(name=name, make_config=lambda: derive({})[0], make_game=make_game,
                       opponents=opponents, reference_value=None, derive_config=derive,
-                      reward_threshold=threshold)
+                      reward_threshold=threshold, symmetries=symmetries)

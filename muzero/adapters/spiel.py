@@ -131,8 +131,12 @@ class SpielGame(Game):
         return self.state.is_terminal()
 
     def observation(self) -> np.ndarray:
-        player = self.to_play()
-        return self._planes(np.asarray(self.state.observation_tensor(player), np.float32), player)
+        return self.observe(self.state)
+
+    def observe(self, state) -> np.ndarray:
+        """The observation of any state of this game (symmetries.py tries them on twins)."""
+        player = max(int(state.current_player()), 0)
+        return self._planes(np.asarray(state.observation_tensor(player), np.float32), player)
 
     def render(self) -> str:
         return str(self.state)
