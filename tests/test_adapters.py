@@ -397,3 +397,63 @@ def test_exact_rates_rebuild_every_tictactoe_position_in_openspiel():
         game = as_agent_game(agent, position)
         assert not game.terminal() and game.to_play() == position.to_play()
         np.testing.assert_array_equal(game.legal_actions(), position.legal_actions())
+
+
+def test_spiel_tictactoe_finds_the_eight_symmetries_of_the_square():
+    from games.tictactoe import symmetries as native_symmetries
+
+    config = SPIEL_TICTACTOE.make_config()
+    found = {tuple(actions.tolist()) for _, actions in SPIEL_TICTACTOE.symmetries(config)}
+    native = {tuple(actions.tolist()) for _, actions in native_symmetries(config)}
+    assert len(found) == 8 and found == native
+
+
+def test_spiel_connect_four_finds_its_mirror_only():
+    four = load_game("spiel:connect_four")
+    found = [actions.tolist() for _, actions in four.symmetries(four.make_config())]
+    assert found == [list(range(7)), list(range(6, -1, -1))]
+
+
+def test_transformed_samples_are_positions_of_the_game():
+    """What the replay buffer trains on: observations and moves put through a found symmetry
+    (muzero.symmetry.Augmentation) must be the observations of the game played with the
+    transformed moves. Checks the gather convention, not only the discovery."""
+    from muzero.symmetry import Augmentation, symmetries_from_plugin
+
+    four = load_game("spiel:connect_four")
+    for plugin in (SPIEL_TICTACTOE, four):
+        config = plugin.make_config()
+        rng = np.random.default_rng(5)
+        game = plugin.make_game(config, rng)
+        symmetries = symmetries_from_plugin(plugin, config)
+        augmentation = Augmentation(symmetries, game.observation_shape, game.num_actions)
+        observations, actions = [game.observation()], []
+        while not game.terminal():
+            actions.append(int(rng.choice(np.flatnonzero(game.legal_actions()))))
+            game.step(actions[-1])
+            observations.append(game.observation())
+        for chosen in range(len(symmetries)):
+            which = np.full(len(observations), chosen)
+            seen = augmentation.observations(np.array(observations), which)
+            moves = augmentation.actions(np.array([actions]), which[:1])[0]
+            twin = plugin.make_game(config, rng)
+            np.testing.assert_array_equal(twin.observation(), seen[0])
+            for move, expected in zip(moves, seen[1:]):
+                twin.step(int(move))
+                np.testing.assert_array_equal(twin.observation(), expected)
+
+
+def test_a_symmetry_that_does_not_hold_is_dropped():
+    from muzero.adapters.symmetries import action_map, board_transforms, holds
+
+    game = SPIEL_TICTACTOE.make_game(SPIEL_TICTACTOE.make_config(), np.random.default_rng(0))
+    transforms = board_transforms(game.observation_shape)
+    mirror = transforms[4]  # a reflection
+    assert holds(game, mirror, action_map(game, mirror))
+    assert not holds(game, mirror, np.arange(9))  # the right board, the wrong moves
+    # hex's cells record which edges a stone connects to, so no rotation keeps their meaning
+    hex_game = load_game("spiel:hex")
+    config = hex_game.make_config().replace(game_options={"board_size": 5})
+    assert hex_game.symmetries(config) == []
+    pig = load_game("spiel:pig")  # chance nodes: a twin would roll other dice
+    assert pig.symmetries(pig.make_config()) == []
