@@ -194,7 +194,8 @@ class Config:
                                       _at_least(0.0))
 
     # --- run length ---
-    num_steps: int = _param(2000, "training steps of the run", _at_least(0))
+    num_steps: int = _param(2000, "training steps of the run (at least one: a run that trains "
+                            "nothing saves no agent)", _at_least(1))
     num_games: int = _param(2000, "self-play games of the run; training steps are spread over "
                             "them in proportion", _at_least(1))
     games_per_iteration: int = _param(256, "self-play games between two training phases",

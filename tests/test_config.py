@@ -9,6 +9,7 @@ from muzero.config import RUNTIME_FIELDS, SCHEMA, Config, ConfigError
 
 @pytest.mark.parametrize("field, value, message", [
     ("num_simulations", 0, "must be >= 1"),
+    ("num_steps", 0, "must be >= 1"),
     ("discount", 1.5, r"must be in \[0.0, 1.0\]"),
     ("selection_rule", "greedy", "must be one of ucb, puct"),
     ("network", "transformer", "must be one of resnet, mlp"),
