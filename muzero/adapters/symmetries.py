@@ -106,7 +106,8 @@ def holds(game, transform: np.ndarray, mapping: np.ndarray, seed: int = 0) -> bo
 
 def verified_symmetries(game) -> list[tuple[np.ndarray, np.ndarray]]:
     """The symmetries of a `SpielGame` that hold, as (observation_index, action_index) gather
-    indices (`muzero.symmetry.Symmetry`); none for games with chance nodes."""
+    indices (`muzero.symmetry.Symmetry`), the identity first; none for games with chance nodes
+    or where only the identity holds (augmenting by it alone would change nothing)."""
     from muzero.adapters.spiel import has_chance
 
     if has_chance(game.game):
