@@ -68,18 +68,22 @@ def adapter_plugin(name: str):
             return spiel_adapter.SpielGame(game_name, config.game_options, rng)
 
         @functools.cache
-        def board_symmetries(options_json: str) -> list:
+        def symmetries_by_options(options_json: str) -> list:
             probe = spiel_adapter.SpielGame(game_name, json.loads(options_json),
                                             np.random.default_rng(0))
             return verified_symmetries(probe)
 
+        def board_symmetries(options: dict[str, Any]) -> list:
+            """Found once per game options (the discovery replays 100 games)."""
+            return symmetries_by_options(json.dumps(options, sort_keys=True))
+
         def symmetries(config: Config) -> list:
-            return board_symmetries(json.dumps(config.game_options, sort_keys=True))
+            return board_symmetries(config.game_options)
 
         def derive(options: dict[str, Any]) -> tuple[Config, list[str]]:
             probe = spiel_adapter.SpielGame(game_name, options, np.random.default_rng(0))
             config, why = derive_config(name, options, _spiel_facts(probe))
-            found = len(board_symmetries(json.dumps(options, sort_keys=True)))
+            found = len(board_symmetries(options))
             held = f"{found} (the identity included)" if found else "none"
             why.append(f"symmetries: {held} of the board's rotations and reflections hold, "
                        f"tried by replaying random games; each training sample is seen through "

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from muzero.adapters.spiel import has_chance
+
 #: random games each candidate must survive, and the most moves they may take together
 VERIFY_GAMES = 100
 VERIFY_MOVES = 5_000
@@ -56,7 +58,8 @@ def action_map(game, transform: np.ndarray) -> np.ndarray | None:
     observe = _observer(game)
     start = game.game.new_initial_state()
     legal = np.asarray(start.legal_actions_mask(start.current_player()), bool)
-    if not legal.all() or not np.array_equal(observe(start)[transform], observe(start)):
+    seen_at_start = observe(start)
+    if not legal.all() or not np.array_equal(seen_at_start[transform], seen_at_start):
         return None
     results = []
     for action in range(len(legal)):
@@ -108,8 +111,6 @@ def verified_symmetries(game) -> list[tuple[np.ndarray, np.ndarray]]:
     """The symmetries of a `SpielGame` that hold, as (observation_index, action_index) gather
     indices (`muzero.symmetry.Symmetry`), the identity first; none for games with chance nodes
     or where only the identity holds (augmenting by it alone would change nothing)."""
-    from muzero.adapters.spiel import has_chance
-
     if has_chance(game.game):
         return []
     found = []
