@@ -130,6 +130,13 @@ class Config:
         "KnownBounds; board games: -1); equal to known_value_max: no bounds, each tree's "
         "own min-max")
     known_value_max: float = _param(0.0, "upper bound of Q known in advance (board games: 1)")
+    q_normalisation: str = _param(
+        "tree", "how selection scales Q to [0, 1]: tree: by the smallest and largest Q in the "
+        "whole tree (the paper's pseudocode, within known_value_min/max where given); node: at "
+        "each node by its own mean value and its visited children's Q (as DeepMind's mctx), "
+        "for games whose values shrink with the moves left, where the tree's range mostly "
+        "measures depth and the gaps between sibling moves vanish in it (search=muzero only)",
+        _one_of("tree", "node"))
     search: str = _param(
         "muzero", "muzero: Dirichlet noise at the root, selection_rule at every node, visit "
         "shares as the policy target; gumbel: Gumbel MuZero (Danihelka et al. 2022): "
@@ -223,6 +230,10 @@ class Config:
             problem = check(value) if check else None
             if problem:
                 raise ConfigError(f"config field '{field.name}' {problem}, got {value!r}")
+        if self.q_normalisation == "node" and self.search != "muzero":
+            raise ConfigError(f"config field 'q_normalisation' 'node' applies to search "
+                              f"'muzero' only (Gumbel MuZero normalises completed Q over the "
+                              f"tree), got search {self.search!r}")
         if self.known_value_max < self.known_value_min:
             raise ConfigError(f"config field 'known_value_max' must be >= known_value_min "
                               f"({self.known_value_min}), got {self.known_value_max!r}")

@@ -12,6 +12,7 @@ from muzero.config import RUNTIME_FIELDS, SCHEMA, Config, ConfigError
     ("num_steps", 0, "must be >= 1"),
     ("discount", 1.5, r"must be in \[0.0, 1.0\]"),
     ("selection_rule", "greedy", "must be one of ucb, puct"),
+    ("q_normalisation", "siblings", "must be one of tree, node"),
     ("network", "transformer", "must be one of resnet, mlp"),
     ("root_exploration_fraction", -0.1, r"must be in \[0.0, 1.0\]"),
     ("pb_c_base", 0.0, "must be > 0"),
@@ -26,6 +27,11 @@ from muzero.config import RUNTIME_FIELDS, SCHEMA, Config, ConfigError
 def test_bad_values_fail_naming_the_field(field, value, message):
     with pytest.raises(ConfigError, match=f"'{field}' {message}"):
         make_config().replace(**{field: value})
+
+
+def test_node_bounds_are_refused_for_gumbel_search():
+    with pytest.raises(ConfigError, match="'q_normalisation' 'node' applies to search 'muzero'"):
+        make_config().replace(search="gumbel", q_normalisation="node")
 
 
 def test_ints_are_accepted_for_float_fields():

@@ -10,12 +10,12 @@ from muzero.search.tree import RULE_PUCT, RULE_UCB
 
 
 def settings(num_simulations=10, rule=RULE_UCB, discount=1.0, fraction=0.0, freezing_moves=0,
-             temperature=1.0, alpha=0.3, bounds=(0.0, 0.0)):
+             temperature=1.0, alpha=0.3, bounds=(0.0, 0.0), node_bounds=False):
     return SearchSettings(num_simulations=num_simulations, discount=discount, rule=rule,
                           pb_c_init=1.25, pb_c_base=19652.0, dirichlet_alpha=alpha,
                           exploration_fraction=fraction, freezing_moves=freezing_moves,
                           temperature=temperature, known_value_min=bounds[0],
-                          known_value_max=bounds[1])
+                          known_value_max=bounds[1], node_bounds=node_bounds)
 
 
 def random_inputs(rng, batch, actions, players, simulations):
@@ -58,22 +58,24 @@ def search_both(s, batch, actions, players, root, steps):
     return fast, slow
 
 
-CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds)
+CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds, node_bounds)
          for seed, (batch, players, actions) in enumerate(
              [(1, 1, 2), (3, 2, 9), (8, 3, 5), (8, 2, 9), (5, 1, 7), (2, 3, 2), (8, 1, 9)])
          for rule in (RULE_UCB, RULE_PUCT)
-         for discount, fraction, bounds in ((1.0, 0.0, (0.0, 0.0)), (0.9, 0.25, (0.0, 0.0)),
-                                            (1.0, 0.0, (-1.0, 1.0)))]
+         for discount, fraction, bounds, node_bounds in (
+             (1.0, 0.0, (0.0, 0.0), False), (0.9, 0.25, (0.0, 0.0), False),
+             (1.0, 0.0, (-1.0, 1.0), False), (0.9, 0.25, (0.0, 0.0), True))]
 
 
-@pytest.mark.parametrize("seed, batch, players, actions, rule, discount, fraction, bounds",
-                         CASES)
+@pytest.mark.parametrize(
+    "seed, batch, players, actions, rule, discount, fraction, bounds, node_bounds", CASES)
 def test_numba_matches_reference_on_random_trees(seed, batch, players, actions, rule, discount,
-                                                 fraction, bounds):
+                                                 fraction, bounds, node_bounds):
     rng = np.random.default_rng(seed)
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
-    s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds)
+    s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds,
+                 node_bounds=node_bounds)
     fast, slow = search_both(s, batch, actions, players, root, steps)
     for move in (0, 5):
         move_number = np.full(batch, move, np.int32)
@@ -106,6 +108,34 @@ def test_hand_checked_two_actions_three_simulations():
     arrays = tree.arrays
     assert arrays.visit_count[0, :4].tolist() == [4, 2, 1, 1]
     assert (arrays.min_q[0], arrays.max_q[0]) == (-3.0, 1.5)
+
+
+@pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])
+def test_node_bounds_normalise_q_by_the_node_own_range(cls):
+    """One player, root value 10, leaves worth 0.5 now plus 9 or 9.2 later: what separates the
+    moves is 0.2 in about 10.
+    1: root N=1, its range is its value alone -> every Q normalises to 0 -> tie -> a0; Q(a0) =
+       9.5, root mean (10 + 9.5) / 2 = 9.75.
+    2: root range [9.5, 9.75]: a0 = 0 + .5*2/2 = 0.5 < a1 (unvisited, 0) + .5*2 = 1.0 -> a1;
+       Q(a1) = 9.7, root mean 29.2 / 3.
+    3: root range [9.5, 9.7333]: a0 = 0 + .5*sqrt(6)/2 = 0.612 < a1 = 0.2 / 0.2333 + 0.612 =
+       1.47 -> node 2, a fresh node -> tie -> its a0.
+    The tree's own range after simulation 1 is the one Q 9.5, used raw: a0 = 9.5 + 0.5 beats
+    a1 = 1.0 and the second simulation goes deeper under a0 instead."""
+    def three_simulations(node_bounds):
+        tree = cls(1, 2, 1, settings(num_simulations=3, node_bounds=node_bounds))
+        tree.expand_roots(np.array([[True, True]]), np.array([0], np.int32),
+                          np.array([[10.0]], np.float32), np.zeros((1, 2), np.float32))
+        selected = []
+        for value in (9.0, 9.2, 1.0):
+            parents, actions = tree.select()
+            selected.append((int(parents[0]), int(actions[0])))
+            tree.expand_and_backup(np.array([[0.5]], np.float32), np.array([[value]], np.float32),
+                                   np.zeros(1, np.int32), np.zeros((1, 2), np.float32))
+        return selected
+
+    assert three_simulations(node_bounds=True) == [(0, 0), (0, 1), (2, 0)]
+    assert three_simulations(node_bounds=False)[1] == (1, 0)
 
 
 @pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])

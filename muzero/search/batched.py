@@ -175,7 +175,7 @@ class NumbaTree(SearchTree):
                                  self._action_out)
         else:
             kernels.select_leaves(self.arrays, self._reciprocal, s.rule, s.pb_c_init,
-                                  s.pb_c_base, self._parent_out, self._action_out)
+                                  s.pb_c_base, s.node_bounds, self._parent_out, self._action_out)
         return self._parent_out, self._action_out
 
     def _expand_and_backup(self, reward, value, to_play, policy_logits):

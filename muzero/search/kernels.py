@@ -14,7 +14,15 @@ import math
 import numpy as np
 from numba import njit
 
-from muzero.search.tree import ILLEGAL, NO_ACTION, NO_PARENT, ROOT, RULE_UCB, UNEXPANDED
+from muzero.search.tree import (
+    ILLEGAL,
+    NO_ACTION,
+    NO_PARENT,
+    NODE_SPAN_FLOOR,
+    ROOT,
+    RULE_UCB,
+    UNEXPANDED,
+)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -120,18 +128,35 @@ def _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init, 
     return best
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _node_range(tree, b, node):
+    """(low, 1 / max(high - low, NODE_SPAN_FLOOR)) over a node's mean value and its visited
+    children's Q, for the player who moves there."""
+    low = high = tree.value_sum[b, node, tree.to_play[b, node]] / tree.visit_count[b, node]
+    for a in range(tree.children.shape[2]):
+        if tree.children[b, node, a] >= 0:
+            low = min(low, tree.edge_q[b, node, a])
+            high = max(high, tree.edge_q[b, node, a])
+    return low, 1.0 / max(high - low, NODE_SPAN_FLOOR)
+
+
 @njit(cache=True, nogil=True)
-def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, out_parent, out_action):
+def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, node_bounds, out_parent,
+                  out_action):
     """Descend every tree from the root to an unexpanded edge.
 
     Writes out_parent [B] (the node whose hidden state the dynamics function takes) and
-    out_action [B] (the action to apply there). reciprocal [S + 1]: 1 / (1 + n).
+    out_action [B] (the action to apply there). reciprocal [S + 1]: 1 / (1 + n). With
+    `node_bounds`, Q is normalised at each node by that node's own range (see
+    SearchSettings.node_bounds) instead of the tree's.
     """
     for b in range(tree.children.shape[0]):
         low = tree.min_q[b]
         inverse_span = 1.0 / (tree.max_q[b] - low) if tree.max_q[b] > low else 0.0
         node = ROOT
         while True:
+            if node_bounds:
+                low, inverse_span = _node_range(tree, b, node)
             action = _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init,
                                   pb_c_base)
             child = tree.children[b, node, action]

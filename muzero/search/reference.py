@@ -12,7 +12,7 @@ import numpy as np
 
 from muzero.search.batched import SearchTree
 from muzero.search.gumbel import LOW_LOGIT
-from muzero.search.tree import RULE_UCB, SearchSettings, halving_schedule
+from muzero.search.tree import NODE_SPAN_FLOOR, RULE_UCB, SearchSettings, halving_schedule
 
 
 def softmax(logits: list[float]) -> list[float]:
@@ -59,6 +59,21 @@ class MinMax:
         return (q - self.low) * (1.0 / (self.high - self.low)) if self.high > self.low else 0.5
 
 
+class NodeRange:
+    """Node bounds (SearchSettings.node_bounds): the range of a node's mean value and its
+    visited children's Q for the player who moves there, at least NODE_SPAN_FLOOR wide."""
+
+    def __init__(self, node: Node, discount: float):
+        player = node.to_play
+        values = [node.value_sum[player] / node.visit_count]
+        values += [child.q(player, discount) for child in node.children.values()]
+        self.low = min(values)
+        self.inverse_span = 1.0 / max(max(values) - self.low, NODE_SPAN_FLOOR)
+
+    def normalise(self, q: float) -> float:
+        return (q - self.low) * self.inverse_span
+
+
 class ReferenceTree(SearchTree):
     """Plain-Python implementation of `SearchTree`."""
 
@@ -95,7 +110,7 @@ class ReferenceTree(SearchTree):
             self.roots.append(root)
             self.stats.append(MinMax(*self.settings.initial_bounds()))
 
-    def _score(self, node: Node, action: int, stats: MinMax) -> float:
+    def _score(self, node: Node, action: int, stats: MinMax | NodeRange) -> float:
         s = self.settings
         parent_visits = float(node.visit_count)
         if s.rule == RULE_UCB:
@@ -164,7 +179,9 @@ class ReferenceTree(SearchTree):
                 continue
             node = root
             while True:
-                scores = {a: self._score(node, a, stats) for a in sorted(node.priors)}
+                bounds = (NodeRange(node, self.settings.discount) if self.settings.node_bounds
+                          else stats)
+                scores = {a: self._score(node, a, bounds) for a in sorted(node.priors)}
                 action = max(scores, key=lambda a: (scores[a], -a))
                 if action not in node.children:
                     break

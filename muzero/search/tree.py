@@ -28,6 +28,7 @@ ILLEGAL = -2  # children[b, ROOT, a]: the environment forbids this action at the
 RULE_UCB = 0  # Q_norm + P * sqrt(2 * N_parent) / (1 + N_child)
 RULE_PUCT = 1  # Q_norm + P * sqrt(N_parent) / (1 + N_child) * (c1 + log((N_parent + c2 + 1) / c2))
 RULES = {"ucb": RULE_UCB, "puct": RULE_PUCT}
+NODE_SPAN_FLOOR = 1e-8  # node bounds: a node whose values are all equal normalises them to 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class SearchSettings:
     temperature: float
     known_value_min: float = 0.0  # equal bounds: none known (each tree's own min-max)
     known_value_max: float = 0.0
+    # Normalise Q at each node by the range of its own mean value and visited children's Q
+    # (DeepMind's mctx does so) instead of the whole tree's: where values shrink with the moves
+    # left, the tree's range mostly measures depth, and the gaps between siblings vanish in it.
+    node_bounds: bool = False
     gumbel: bool = False  # Gumbel MuZero at the root and below (see gumbel.py)
     gumbel_noise: bool = False  # draw Gumbel noise at the root (self-play); off: deterministic
     considered_actions: int = 16  # m: root actions sampled by Gumbel-top-k
@@ -85,6 +90,7 @@ class SearchSettings:
             temperature=config.temperature,
             known_value_min=config.known_value_min,
             known_value_max=config.known_value_max,
+            node_bounds=config.q_normalisation == "node",
             gumbel=gumbel,
             gumbel_noise=gumbel and add_noise,
             considered_actions=config.gumbel_considered_actions,
