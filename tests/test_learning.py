@@ -13,10 +13,11 @@ untrained network can get right by chance when its arbitrary preference happens 
 arm) and the value the network predicts for the first move (about the return of self-play, whose
 moves are sampled; an untrained network predicts about 0).
 
-Measured on the 2-core development machine (2026-11-29) at STEPS steps and games, EPISODES
-evaluation episodes, seeds 0-2: evaluation 18.04, 17.92, 17.94; first-move value 14.86, 15.13,
-13.99. A learner that does not learn (learning rate 1e-8), seed 0: evaluation 18.04 by chance,
-value 2.00.
+Measured on the 2-core development machine (2026-12-03, the bandit's config of that day: Q
+normalised per node, value loss weighted 0.25) at STEPS steps and games, EPISODES evaluation
+episodes, seeds 0-2: evaluation 18.04, 17.92, 17.94; first-move value 16.21, 17.57, 15.33. A
+learner that does not learn (learning rate 1e-8), seed 0: evaluation 18.04 by chance, value
+1.98.
 """
 
 import json
