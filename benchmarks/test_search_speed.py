@@ -1,7 +1,7 @@
 """Tree work alone: network outputs are precomputed, so only the search is timed.
 
 B in {1, 64, 256}, S = 50, A = 9, P = 2, for the Numba kernels and the plain-Python reference,
-with MuZero's search and (kernels only) Gumbel MuZero's.
+with MuZero's search and (kernels only) Gumbel MuZero's and MuZero's with Q normalised per node.
 Also: first-call compile time and the time to load the compiled kernels from Numba's cache in a
 fresh process.
 """
@@ -52,7 +52,7 @@ def search_one_move(tree, root, steps):
 
 @pytest.mark.parametrize("batch", [1, 64, 256])
 @pytest.mark.parametrize("implementation, search", [("numba", "muzero"), ("numba", "gumbel"),
-                                                    ("reference", "muzero")])
+                                                    ("numba", "node"), ("reference", "muzero")])
 def test_search_speed(benchmark, record, implementation, search, batch):
     tree_class = NumbaTree if implementation == "numba" else ReferenceTree
     settings = SETTINGS
@@ -61,12 +61,15 @@ def test_search_speed(benchmark, record, implementation, search, batch):
         settings = dataclasses.replace(SETTINGS, gumbel=True, gumbel_noise=True,
                                        exploration_fraction=0.0)
         root["noise"] = np.random.default_rng(1).gumbel(size=(batch, ACTIONS))
+    elif search == "node":
+        settings = dataclasses.replace(SETTINGS, node_bounds=True)
     tree = tree_class(batch, ACTIONS, PLAYERS, settings)
     search_one_move(tree, root, steps)  # warm-up: compile (or load) the kernels
     rounds = 5 if implementation == "reference" else 50
     benchmark.pedantic(search_one_move, args=(tree, root, steps), rounds=rounds, iterations=1,
                        warmup_rounds=1)
-    name = implementation if search == "muzero" else f"{implementation} gumbel"
+    name = {"muzero": implementation, "gumbel": f"{implementation} gumbel",
+            "node": f"{implementation} node bounds"}[search]
     record(f"search {name} B={batch} simulations/s",
            batch * SIMULATIONS / benchmark.stats.stats.min, benchmark)
 
