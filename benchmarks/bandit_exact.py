@@ -1,0 +1,117 @@
+"""The exact expected return of a bandit agent, and the decisions where it loses return.
+
+    python benchmarks/bandit_exact.py RUN [RUN ...]
+
+A one-arm-bandit agent is deterministic and its position is the counts (successes, failures,
+safe pulls), so its policy is one search per reachable position (1,540 for 20 pulls), and its
+expected return follows exactly by dynamic programming: under the uniform prior the next risky
+pull pays with the posterior mean (s + 1) / (s + f + 2) (with a fixed `success_probability`, with
+that). The evaluation's 5000 episodes estimate the same number with a standard error of about
+0.05; this one has none.
+
+Under the prior it also lists the costliest decisions: the chance of reaching the position times
+the Bayes value the chosen arm gives up (its Q against the better arm's, both followed by
+optimal play). The costs add up to the gap to the Bayes-optimal return. Not a test: a few seconds
+per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import cache
+
+import numpy as np
+
+from games.onearmbandit import DEFAULT_OPTIONS, RISKY, OneArmBandit, _bayes_table
+from muzero import load_agent
+
+Counts = tuple[int, int, int]  # risky successes, risky failures, safe pulls
+
+
+def agent_policy(run: str) -> tuple[dict[Counts, int], dict]:
+    """The agent's arm in every position with a pull left, and the game options it learned."""
+    agent = load_agent(run)
+    options = {**DEFAULT_OPTIONS, **agent.config.game_options}
+    horizon = options["horizon"]
+    positions = [(s, f, t - s - f) for t in range(horizon) for s in range(t + 1)
+                 for f in range(t - s + 1)]
+    games = []
+    for successes, failures, safe_pulls in positions:
+        game = OneArmBandit(np.random.default_rng(0), **options)
+        game.successes, game.failures, game.safe_pulls = successes, failures, safe_pulls
+        games.append(game)
+    actions = agent.search_games(games).actions
+    return dict(zip(positions, (int(a) for a in actions))), options
+
+
+def expected_return(policy: dict[Counts, int], options: dict) -> float:
+    horizon, safe_reward = options["horizon"], options["safe_reward"]
+    fixed = options["success_probability"]
+
+    @cache
+    def value(successes: int, failures: int, safe_pulls: int) -> float:
+        if successes + failures + safe_pulls == horizon:
+            return 0.0
+        if policy[(successes, failures, safe_pulls)] != RISKY:
+            return safe_reward + value(successes, failures, safe_pulls + 1)
+        pays = fixed if fixed is not None else (successes + 1) / (successes + failures + 2)
+        return (pays * (1.0 + value(successes + 1, failures, safe_pulls))
+                + (1.0 - pays) * value(successes, failures + 1, safe_pulls))
+
+    return value(0, 0, 0)
+
+
+Cost = tuple[float, float, Counts]  # reach x Bayes value given up, reach, position
+
+
+def costliest_decisions(policy: dict[Counts, int], options: dict) -> list[Cost]:
+    """Every decision the agent reaches under the prior, costliest first."""
+    table = _bayes_table(options["horizon"], float(options["safe_reward"]))
+    reach = {(0, 0, 0): 1.0}
+    costs = []
+    for pulls in range(options["horizon"]):
+        for position, chance in sorted(reach.items()):
+            successes, failures, safe_pulls = position
+            if successes + failures + safe_pulls != pulls:
+                continue
+            arm = policy[position]
+            q = table[pulls, successes, failures]
+            costs.append((chance * (q.max() - q[arm]), chance, position))
+            if arm == RISKY:
+                pays = (successes + 1) / (successes + failures + 2)
+                for child, share in (((successes + 1, failures, safe_pulls), pays),
+                                     ((successes, failures + 1, safe_pulls), 1.0 - pays)):
+                    reach[child] = reach.get(child, 0.0) + chance * share
+            else:
+                child = (successes, failures, safe_pulls + 1)
+                reach[child] = reach.get(child, 0.0) + chance
+    return sorted(costs, reverse=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="checkpoint or run folders of onearmbandit")
+    parser.add_argument("--show", type=int, default=5, help="costliest decisions to list")
+    arguments = parser.parse_args()
+    for run in arguments.runs:
+        policy, options = agent_policy(run)
+        exact = expected_return(policy, options)
+        if options["success_probability"] is not None:
+            print(f"{run}: exact expected return {exact:.4f} at success probability "
+                  f"{options['success_probability']}")
+            continue
+        table = _bayes_table(options["horizon"], float(options["safe_reward"]))
+        print(f"{run}: exact expected return {exact:.4f} "
+              f"(Bayes-optimal {table[0, 0, 0].max():.4f})")
+        for cost, chance, (successes, failures, safe_pulls) in costliest_decisions(
+                policy, options)[:arguments.show]:
+            if cost <= 0.0:
+                break
+            arm = "risky" if policy[(successes, failures, safe_pulls)] == RISKY else "safe"
+            print(f"  costs {cost:.4f}: reached with chance {chance:.3f}, {successes} successes "
+                  f"{failures} failures {safe_pulls} safe pulls, plays {arm}")
+
+
+if __name__ == "__main__":
+    main()
