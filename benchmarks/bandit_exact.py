@@ -28,20 +28,24 @@ from muzero import load_agent
 Counts = tuple[int, int, int]  # risky successes, risky failures, safe pulls
 
 
+def positions(horizon: int) -> list[Counts]:
+    """Every position with a pull left, in order of pulls taken."""
+    return [(s, f, t - s - f) for t in range(horizon) for s in range(t + 1)
+            for f in range(t - s + 1)]
+
+
 def agent_policy(run: str) -> tuple[dict[Counts, int], dict]:
     """The agent's arm in every position with a pull left, and the game options it learned."""
     agent = load_agent(run)
     options = {**DEFAULT_OPTIONS, **agent.config.game_options}
-    horizon = options["horizon"]
-    positions = [(s, f, t - s - f) for t in range(horizon) for s in range(t + 1)
-                 for f in range(t - s + 1)]
+    reachable = positions(options["horizon"])
     games = []
-    for successes, failures, safe_pulls in positions:
+    for successes, failures, safe_pulls in reachable:
         game = OneArmBandit(np.random.default_rng(0), **options)
         game.successes, game.failures, game.safe_pulls = successes, failures, safe_pulls
         games.append(game)
     actions = agent.search_games(games).actions
-    return dict(zip(positions, (int(a) for a in actions))), options
+    return dict(zip(reachable, (int(a) for a in actions))), options
 
 
 def expected_return(policy: dict[Counts, int], options: dict) -> float:

@@ -4,7 +4,7 @@ from math import factorial
 import numpy as np
 import pytest
 
-from benchmarks.bandit_exact import costliest_decisions, expected_return
+from benchmarks.bandit_exact import costliest_decisions, expected_return, positions
 from games.onearmbandit import (
     DEFAULT_OPTIONS,
     RISKY,
@@ -155,15 +155,14 @@ def test_exact_return_of_a_policy_matches_the_bayes_table():
     its gap to the Bayes-optimal return (each decision's Q loss, weighted by its reach)."""
     options = dict(DEFAULT_OPTIONS)
     table = _bayes_table(options["horizon"], options["safe_reward"])
-    positions = [(s, f, t - s - f) for t in range(options["horizon"]) for s in range(t + 1)
-                 for f in range(t - s + 1)]
+    reachable = positions(options["horizon"])
     bayes = {(s, f, k): int(table[s + f + k, s, f, RISKY] > table[s + f + k, s, f, SAFE])
-             for s, f, k in positions}
+             for s, f, k in reachable}
     assert expected_return(bayes, options) == pytest.approx(bayes_optimal_value(), abs=1e-9)
-    assert expected_return(dict.fromkeys(positions, SAFE), options) == pytest.approx(10.0)
-    arbitrary = dict(zip(positions, np.random.default_rng(0).integers(0, 2, len(positions))))
+    assert expected_return(dict.fromkeys(reachable, SAFE), options) == pytest.approx(10.0)
+    arbitrary = dict(zip(reachable, np.random.default_rng(0).integers(0, 2, len(reachable))))
     gap = bayes_optimal_value() - expected_return(arbitrary, options)
     assert gap > 0.5
     assert sum(cost for cost, _, _ in costliest_decisions(arbitrary, options)) == pytest.approx(gap)
     fixed = {**options, "success_probability": 0.9}
-    assert expected_return(dict.fromkeys(positions, RISKY), fixed) == pytest.approx(18.0)
+    assert expected_return(dict.fromkeys(reachable, RISKY), fixed) == pytest.approx(18.0)
