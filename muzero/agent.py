@@ -81,5 +81,5 @@ def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024
              else load_checkpoint(checkpoint, AGENT))
     plugin = load_game(found.config.game)
     inference = inference_for_game(plugin, found.config)
-    inference.network.load_weights_file(found.weights_path)
+    inference.network.load_weights_file(found.agent_weights_path)
     return Agent(plugin, found.config, inference, max_batch)

@@ -3,6 +3,8 @@
 A run folder (`checkpoints/<game>/<run>/`) holds TensorBoard events, `evaluations.jsonl` (one
 line per checkpoint) and checkpoint folders `step-000500/`, each with
 - `network.weights.h5`  Keras HDF5 weights tagged with the network's spec;
+- `agent.weights.h5`    the weights the agent plays with, where they differ from the trained
+                        ones (`agent_averaging`: their moving average);
 - `optimizer.npz`       the optimizer's variables (moments, iteration counter);
 - `replay.npz`          the replay buffer's arrays (games, targets, priorities);
 - `checkpoint.json`     config, step, games played, evaluation, generator states.
@@ -32,6 +34,7 @@ LATEST = "latest"
 AGENT = "agent"
 SIDECAR = "checkpoint.json"
 WEIGHTS = "network.weights.h5"
+AGENT_WEIGHTS = "agent.weights.h5"
 OPTIMIZER = "optimizer.npz"
 REPLAY = "replay.npz"
 
@@ -54,7 +57,14 @@ class Checkpoint:
 
     @property
     def weights_path(self) -> Path:
+        """The trained weights, which a resumed run continues from."""
         return self.path / WEIGHTS
+
+    @property
+    def agent_weights_path(self) -> Path:
+        """The weights the agent plays with: the trained ones unless the run averaged them."""
+        averaged = self.path / AGENT_WEIGHTS
+        return averaged if averaged.exists() else self.weights_path
 
     def optimizer_state(self) -> list[np.ndarray]:
         arrays = _load_npz(self.path / OPTIMIZER)
@@ -119,10 +129,12 @@ def checkpoint_name(step: int) -> str:
 
 def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
                     optimizer_state: list[np.ndarray], replay_arrays: dict[str, np.ndarray],
-                    keep: int = 2, agent_step: int | None = None) -> Path:
+                    keep: int = 2, agent_step: int | None = None,
+                    save_agent_weights=None) -> Path:
     """Write checkpoint `step-<step>` in `run_dir` atomically; return its folder.
 
-    `save_weights(path)` writes the network's weights file; `meta` must hold the config as
+    `save_weights(path)` writes the network's weights file, `save_agent_weights(path)` (if
+    given) the agent's where they differ; `meta` must hold the config as
     JSON text under "config" and be JSON-serialisable. The `agent` file names the checkpoint of
     `agent_step` (None: this one), which is kept past `keep`.
     """
@@ -133,6 +145,8 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
     replaced = staging.with_name(staging.name + ".old")
     try:
         save_weights(staging / WEIGHTS)
+        if save_agent_weights is not None:
+            save_agent_weights(staging / AGENT_WEIGHTS)
         np.savez(staging / OPTIMIZER, **optimizer_archive(optimizer_state))
         np.savez(staging / REPLAY, **replay_arrays)
         (staging / SIDECAR).write_text(json.dumps({**meta, "format": FORMAT, "step": step},

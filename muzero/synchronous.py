@@ -114,7 +114,9 @@ class SynchronousRun:
         path = save_checkpoint(self.run_dir, self.learner.step, meta,
                                self.learner.network.save_weights_file,
                                self.learner.optimizer_state(), arrays,
-                               agent_step=self.selection.step)
+                               agent_step=self.selection.step,
+                               save_agent_weights=(self.learner.save_agent_weights_file
+                                                   if self.learner.averaging else None))
         self.seconds.lap("checkpoint")
         return path
 
@@ -188,7 +190,7 @@ class SynchronousRun:
             self._checkpoint_and_evaluate(losses)
 
     def _checkpoint_and_evaluate(self, losses: dict | None) -> None:
-        evaluation = self.evaluator.evaluate(self.learner.network.get_weights())
+        evaluation = self.evaluator.evaluate(self.learner.agent_weights())
         if evaluation is not None:
             self.seconds.lap("evaluation")
         self.last_evaluation = evaluation

@@ -39,11 +39,23 @@ def learning_rate_schedule(config: Config) -> keras.optimizers.schedules.Learnin
         decay_rate=max(config.lr_decay, 1e-12))
 
 
+def averaging_momentum(config: Config) -> float:
+    """The momentum of the agent's moving average: 1 - 1 / (agent_averaging * num_steps), so
+    that it spans about that fraction of the run whatever its length (0: no average)."""
+    span = config.agent_averaging * config.num_steps
+    return 0.0 if span <= 1.0 else 1.0 - 1.0 / span
+
+
 def build_optimizer(config: Config) -> keras.optimizers.Optimizer:
+    """The optimizer; with `agent_averaging` it keeps the moving average of the trained weights
+    among its own variables (Keras's EMA), so that the average is saved and restored with the
+    optimizer state in both modes, and a server checks uploads against the same variables."""
     schedule = learning_rate_schedule(config)
+    momentum = averaging_momentum(config)
+    averaging = dict(use_ema=True, ema_momentum=momentum) if momentum > 0 else {}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=config.momentum)
-    return keras.optimizers.Adam(schedule)
+        return keras.optimizers.SGD(schedule, momentum=config.momentum, **averaging)
+    return keras.optimizers.Adam(schedule, **averaging)
 
 
 def _scale_gradient(tensor: tf.Tensor, scale: float) -> tf.Tensor:
@@ -82,6 +94,30 @@ class Learner:
     def step(self) -> int:
         """Train steps taken (the optimizer's counter, saved with it)."""
         return int(self.optimizer.iterations.numpy())
+
+    @property
+    def averaging(self) -> bool:
+        return bool(self.optimizer.use_ema)
+
+    def agent_weights(self) -> list[np.ndarray]:
+        """The weights the agent plays with: the moving average where the config keeps one
+        (trainable weights averaged, the rest as trained), else the trained weights."""
+        trained = self.network.get_weights()
+        if not self.averaging:
+            return trained
+        self.optimizer.finalize_variable_values(self.network.trainable_variables)
+        averaged = self.network.get_weights()
+        self.network.set_weights(trained)
+        return averaged
+
+    def save_agent_weights_file(self, path) -> None:
+        """Write `agent_weights()` as a weights file of the network (spec-tagged)."""
+        trained = self.network.get_weights()
+        self.network.set_weights(self.agent_weights())
+        try:
+            self.network.save_weights_file(path)
+        finally:
+            self.network.set_weights(trained)
 
     def tracing_count(self) -> int:
         return self._train.experimental_get_tracing_count()

@@ -87,6 +87,31 @@ def test_checkpoint_reloads_to_identical_outputs(trained):
                                atol=1e-6)
 
 
+def test_an_averaging_run_evaluates_and_saves_the_averaged_agent(tmp_path):
+    """With `agent_averaging` the agent is the moving average: evaluated at each checkpoint,
+    saved beside the trained weights, and what `load_agent` plays; `--resume` still continues
+    from the trained weights."""
+    config = CONFIG.replace(agent_averaging=0.5, num_games=16, num_steps=4)
+    run = SynchronousRun(PLUGIN, config, tmp_path / "run", progress_bars=False, log=quiet)
+    evaluated = []
+    real_evaluate = run.evaluator.evaluate
+    run.evaluator.evaluate = lambda weights: evaluated.append(weights) or real_evaluate(weights)
+    run.run()
+    averaged, trained = run.learner.agent_weights(), run.learner.network.get_weights()
+    assert any(not np.array_equal(a, t) for a, t in zip(averaged, trained))
+    for sent, expected in zip(evaluated[-1], averaged):
+        np.testing.assert_array_equal(sent, expected)
+    checkpoint = load_checkpoint(tmp_path / "run")
+    assert checkpoint.agent_weights_path.name == "agent.weights.h5"
+    for loaded, expected in zip(load_agent(tmp_path / "run").model.network.get_weights(),
+                                averaged):
+        np.testing.assert_array_equal(loaded, expected)
+    network = network_for_game(PLUGIN, config)
+    network.load_weights_file(checkpoint.weights_path)
+    for loaded, expected in zip(network.get_weights(), trained):
+        np.testing.assert_array_equal(loaded, expected)
+
+
 def test_agent_is_deterministic_and_plays_legal_moves(trained):
     _, run_dir = trained
     agent = load_agent(run_dir)
@@ -127,6 +152,7 @@ def ctrl_c_in_second_selfplay_round(monkeypatch) -> Callable[[str], None]:
 @pytest.mark.parametrize("cut_log, changes", [
     (quit_at_first_checkpoint, {}), (ctrl_c_in_second_selfplay_round, {}),
     (quit_at_first_checkpoint, {"reanalyse_ratio": 0.5}),  # with the reanalysis state too
+    (quit_at_first_checkpoint, {"agent_averaging": 0.5}),  # with the agent's moving average
 ])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, changes,
                                               ctrl_c_delivered):
@@ -159,7 +185,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, ch
     np.testing.assert_array_equal(whole.replay.priorities, resumed.replay.priorities)
     np.testing.assert_array_equal(whole.replay.policies, resumed.replay.policies)
     assert whole.reanalyser.state() == resumed.reanalyser.state()
-    assert (whole.reanalyser.reanalysed > 0) == bool(changes)
+    assert (whole.reanalyser.reanalysed > 0) == ("reanalyse_ratio" in changes)
     assert resumed.selection == whole.selection
     assert ((tmp_path / "cut" / AGENT).read_text() == (tmp_path / "whole" / AGENT).read_text())
 

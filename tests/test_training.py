@@ -7,7 +7,7 @@ from muzero.network import network_for_game
 from muzero.plugins import load_game
 from muzero.replay import ReplayBuffer
 from muzero.symmetry import symmetries_from_plugin
-from muzero.training import Learner
+from muzero.training import Learner, averaging_momentum
 
 TINY = dict(channels=8, num_blocks=1, hidden_size=32, mlp_layers=1, jit_compile=False,
             num_simulations=4, batch_size=32, num_unroll_steps=3, num_steps=100,
@@ -106,3 +106,54 @@ def test_bandit_learner_with_one_player():
     first, last = first_and_last_steps(plugin, config, replay, 20)
     assert last.losses["value"] < first.losses["value"]
     assert first.losses["to_play"] == pytest.approx(0.0, abs=1e-6)  # one player: nothing to learn
+
+
+def test_averaging_momentum_spans_the_fraction_of_the_run():
+    plugin = load_game("tictactoe")
+    config = plugin.make_config().replace(num_steps=6250)
+    assert averaging_momentum(config.replace(agent_averaging=0.0)) == 0.0
+    assert averaging_momentum(config.replace(agent_averaging=0.1)) == pytest.approx(1 - 1 / 625)
+    assert averaging_momentum(config.replace(agent_averaging=1e-5)) == 0.0  # under one step
+
+
+def test_agent_weights_are_the_moving_average_of_the_trained_weights(tictactoe_replay):
+    """Against a NumPy moving average of the weights after each step (the first step's weights
+    start it, as Keras's EMA does); the trained weights are left as they were, and the average
+    survives an optimizer-state round trip exactly."""
+    plugin, config, replay = tictactoe_replay
+    config = config.replace(agent_averaging=0.5, num_steps=8)  # momentum 0.75
+    momentum = averaging_momentum(config)
+    learner = Learner(network_for_game(plugin, config), config)
+    assert learner.averaging
+    trainable = [index for index, variable in enumerate(learner.network.weights)
+                 if variable.trainable]
+    reference = None
+    for _ in range(6):
+        learner.train_step(replay.sample(config.batch_size))
+        weights = learner.network.get_weights()
+        reference = ([w.astype(np.float64) for w in weights] if reference is None else
+                     [momentum * r + (1 - momentum) * w for r, w in zip(reference, weights)])
+    trained = learner.network.get_weights()
+    agent = learner.agent_weights()
+    for index, (average, expected, now) in enumerate(zip(agent, reference, trained)):
+        if index in trainable:
+            np.testing.assert_allclose(average, expected, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(average, now)
+    assert any(not np.array_equal(a, t) for a, t in zip(agent, trained))
+    for after, before in zip(learner.network.get_weights(), trained):
+        np.testing.assert_array_equal(after, before)
+    other = Learner(network_for_game(plugin, config), config)
+    other.network.set_weights(trained)
+    other.set_optimizer_state(learner.optimizer_state())
+    for restored, saved in zip(other.agent_weights(), agent):
+        np.testing.assert_array_equal(restored, saved)
+
+
+def test_without_averaging_the_agent_is_the_trained_weights(tictactoe_replay):
+    plugin, config, replay = tictactoe_replay
+    learner = Learner(network_for_game(plugin, config), config)
+    learner.train_step(replay.sample(config.batch_size))
+    assert not learner.averaging
+    for agent, trained in zip(learner.agent_weights(), learner.network.get_weights()):
+        np.testing.assert_array_equal(agent, trained)

@@ -179,7 +179,7 @@ class Trainer:
                 float(self.learner.optimizer.learning_rate), config.batch_size, games))
             if (self.pace.checkpoint_crossed(step, self.learner.step)
                     or self.learner.step >= config.num_steps):
-                evaluation = self.evaluator.evaluate(self.learner.network.get_weights())
+                evaluation = self.evaluator.evaluate(self.learner.agent_weights())
                 self.seconds.lap("evaluation")
                 phases = dict(self.seconds.totals)
                 self.reporter.checkpointed(CheckpointRecord(
