@@ -215,11 +215,11 @@ class Config:
     checkpoint_interval: int = _param(500, "training steps between checkpoints (each one "
                                       "evaluated)", _at_least(1))
     num_eval_games: int = _param(100, "evaluation games against each opponent", _at_least(0))
-    agent_averaging: float = _param(
-        0.0, "0: the agent is the trained weights (the paper's); > 0: the agent evaluated, "
+    agent_averaging: int = _param(
+        0, "0: the agent is the trained weights (the paper's); N > 1: the agent evaluated, "
         "saved and played is an exponential moving average of the trained weights over about "
-        "this fraction of the run (momentum 1 - 1 / (fraction * num_steps)); self-play and "
-        "training use the trained weights either way (muzero/training.py)", _between(0.0, 1.0))
+        "the last N train steps (momentum 1 - 1/N); self-play and training use the trained "
+        "weights either way (muzero/training.py)", _at_least(0))
     agent_selection: str = _param(
         "best", "which checkpoint plays for the run (evaluate, play, load_agent): best: the "
         "best evaluated (single-player: mean return; else the worst points rate over opponents "

@@ -40,10 +40,10 @@ def learning_rate_schedule(config: Config) -> keras.optimizers.schedules.Learnin
 
 
 def averaging_momentum(config: Config) -> float:
-    """The momentum of the agent's moving average: 1 - 1 / (agent_averaging * num_steps), so
-    that it spans about that fraction of the run whatever its length (0: no average)."""
-    span = config.agent_averaging * config.num_steps
-    return 0.0 if span <= 1.0 else 1.0 - 1.0 / span
+    """The momentum of the agent's moving average over about `agent_averaging` train steps,
+    1 - 1 / N (0: no average)."""
+    span = config.agent_averaging
+    return 0.0 if span <= 1 else 1.0 - 1.0 / span
 
 
 def build_optimizer(config: Config) -> keras.optimizers.Optimizer:

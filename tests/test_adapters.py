@@ -108,6 +108,7 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     assert (config.network, config.discount, config.td_steps) == ("mlp", 0.997, 50)
     assert config.temperature_schedule == "paper"
     assert config.reanalyse_ratio == 1.0
+    assert config.agent_averaging == 100  # the agent: a moving average (docs/experiments.md)
     assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
     assert config.num_simulations == 7
     options = build_config(build_parser().parse_args(
@@ -122,6 +123,7 @@ def test_board_game_defaults_follow_the_papers_sampled_moves_and_a_recent_window
     assert tictactoe.temperature_schedule == "constant"  # sampled moves are the paper's rule
     assert tictactoe.replay_capacity == tictactoe.num_games // 4  # a quarter of the run
     assert tictactoe.reanalyse_ratio == 0.0  # measured no better (docs/experiments.md)
+    assert tictactoe.agent_averaging == 0  # mixed on spiel:tic_tac_toe: the trained weights
     four = build_config(build_parser().parse_args(["--game", "spiel:connect_four"]))
     assert four.freezing_moves == 30  # the paper's first 30 moves of a 42-move game
 

@@ -91,7 +91,7 @@ def test_an_averaging_run_evaluates_and_saves_the_averaged_agent(tmp_path):
     """With `agent_averaging` the agent is the moving average: evaluated at each checkpoint,
     saved beside the trained weights, and what `load_agent` plays; `--resume` still continues
     from the trained weights."""
-    config = CONFIG.replace(agent_averaging=0.5, num_games=16, num_steps=4)
+    config = CONFIG.replace(agent_averaging=4, num_games=16, num_steps=4)
     run = SynchronousRun(PLUGIN, config, tmp_path / "run", progress_bars=False, log=quiet)
     evaluated = []
     real_evaluate = run.evaluator.evaluate
@@ -152,7 +152,7 @@ def ctrl_c_in_second_selfplay_round(monkeypatch) -> Callable[[str], None]:
 @pytest.mark.parametrize("cut_log, changes", [
     (quit_at_first_checkpoint, {}), (ctrl_c_in_second_selfplay_round, {}),
     (quit_at_first_checkpoint, {"reanalyse_ratio": 0.5}),  # with the reanalysis state too
-    (quit_at_first_checkpoint, {"agent_averaging": 0.5}),  # with the agent's moving average
+    (quit_at_first_checkpoint, {"agent_averaging": 4}),  # with the agent's moving average
 ])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, cut_log, changes,
                                               ctrl_c_delivered):
