@@ -34,7 +34,8 @@ from muzero.server.client import HttpClient, ServerError, ServerUnavailable, nor
 from muzero.server.storage import Store, stored_config
 
 RUN_FLAGS = ("--num-games", "64", "--num-steps", "30", "--checkpoint-interval", "15",
-             "--num-eval-games", "2", "--games-per-iteration", "16", "--reanalyse-ratio", "0.5")
+             "--num-eval-games", "2", "--games-per-iteration", "16", "--reanalyse-ratio", "0.5",
+             "--agent-averaging", "4")  # the trainer's optimizer uploads carry the average
 
 
 def client_command(server: ServerProcess, *arguments: str,
