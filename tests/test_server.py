@@ -4,6 +4,7 @@ input, the token, and the pages in a real headless browser."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 import signal
 import subprocess
@@ -26,12 +27,14 @@ from server_helpers import (
     random_games,
 )
 
+from muzero.checkpoint import optimizer_variables
 from muzero.network import network_for_game
 from muzero.plugins import load_game
 from muzero.selection import agent_score
 from muzero.server import wire
 from muzero.server.client import HttpClient, ServerError, ServerUnavailable, normalise_url
 from muzero.server.storage import Store, stored_config
+from muzero.training import Learner
 
 RUN_FLAGS = ("--num-games", "64", "--num-steps", "30", "--checkpoint-interval", "15",
              "--num-eval-games", "2", "--games-per-iteration", "16", "--reanalyse-ratio", "0.5",
@@ -129,6 +132,29 @@ def test_reanalysis_takes_whole_stored_games_and_refuses_targets_no_search_gives
         assert response.status_code == status, response.text
     assert "distribution over the position's legal moves" not in response.text
     assert response.json()["refreshed"] == len(stored.position_ids)
+
+
+def test_the_agent_served_is_the_moving_average_the_trainer_evaluated(run, tmp_path):
+    """The run averages the agent (--agent-averaging): `GET weights/agent` serves the chosen
+    version's trainable weights replaced by the average its optimizer state carries, as a
+    learner restored from that version computes it, not the trained weights."""
+    server = run[0]
+    served = requests.get(f"{server.url}/api/v1/weights/agent")
+    version = int(served.headers["X-Weights-Version"])
+    trained = requests.get(f"{server.url}/api/v1/weights/{version}").content
+    optimizer = requests.get(f"{server.url}/api/v1/optimizer/{version}").content
+    config = stored_config(server.data_dir)
+    learner = Learner(network_for_game(TICTACTOE, config), config)
+    (tmp_path / "trained.weights.h5").write_bytes(trained)
+    learner.network.load_weights_file(tmp_path / "trained.weights.h5")
+    with np.load(io.BytesIO(optimizer), allow_pickle=False) as archive:
+        learner.set_optimizer_state(optimizer_variables(dict(archive)))
+    (tmp_path / "agent.weights.h5").write_bytes(served.content)
+    agent = network_for_game(TICTACTOE, config)
+    agent.load_weights_file(tmp_path / "agent.weights.h5")
+    for loaded, expected in zip(agent.get_weights(), learner.agent_weights()):
+        np.testing.assert_array_equal(loaded, expected)
+    assert served.content != trained
 
 
 def test_weights_download_only_when_new(run):

@@ -149,7 +149,8 @@ class Store:
         """The run's agent (muzero/selection.py, as synchronous mode chooses it): the weights
         of the best evaluation the trainer logged among steps that have weights, the later on
         ties; the latest weights before any evaluation. A logged entry that is not an
-        evaluation of this version's form is no candidate."""
+        evaluation of this version's form is no candidate. With agent averaging, the version's
+        averaged weights: what the trainer evaluated."""
         selection = AgentSelection(self.config.agent_selection)
         with_weights = self.weights.steps()
         for step, evaluation in self.log.evaluations():
@@ -160,8 +161,8 @@ class Store:
             except (AttributeError, KeyError, TypeError, ValueError):
                 continue
         if selection.step is None:
-            return self.latest_weights()
-        return self.weights.at_step(selection.step)
+            return self.weights.as_agent(self.latest_weights())
+        return self.weights.as_agent(self.weights.at_step(selection.step))
 
     def weights_version(self, version: int) -> WeightsVersion:
         return self.weights.get(version)

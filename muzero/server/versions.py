@@ -99,6 +99,26 @@ class WeightVersions:
             self.network.save_weights_file(path)
             self.add(path.read_bytes(), None, step=0)
 
+    def as_agent(self, version: WeightsVersion | None) -> WeightsVersion | None:
+        """`version` as the agent plays it: with agent averaging (the optimizer keeps a moving
+        average of the trainable weights, muzero/training.py), the version's weights with that
+        average from its optimizer state in place of the trained ones, written once beside it
+        as `vNNNNNN.agent.weights.h5`; otherwise `version` itself."""
+        averages = [index for index, variable in enumerate(self._optimizer_variables)
+                    if variable.path.endswith("_average")]
+        if version is None or not averages or version.optimizer_path is None:
+            return version
+        path = self.folder / f"v{version.version:06d}.agent.weights.h5"
+        with self._lock:  # the check network is shared with uploads
+            if not path.exists():
+                arrays = optimizer_variables(wire.read_npz(
+                    version.optimizer_path.read_bytes(), "optimizer", self.optimizer_limits))
+                self.network.load_weights_file(version.path)
+                for variable, index in zip(self.network.trainable_variables, averages):
+                    variable.assign(arrays[index])
+                self.network.save_weights_file(path)
+        return WeightsVersion(version.version, version.step, path, version.optimizer_path)
+
     def check_on_disk(self) -> None:
         """Start-up integrity check: every version's files present, the newest loadable and
         finite. A version whose file is lost is dropped with a warning (its number is not
