@@ -111,9 +111,14 @@ class WeightVersions:
         path = self.folder / f"v{version.version:06d}.agent.weights.h5"
         with self._lock:  # the check network is shared with uploads
             if not path.exists():
-                arrays = optimizer_variables(wire.read_npz(
-                    version.optimizer_path.read_bytes(), "optimizer", self.optimizer_limits))
-                self.network.load_weights_file(version.path)
+                try:
+                    arrays = optimizer_variables(wire.read_npz(
+                        version.optimizer_path.read_bytes(), "optimizer", self.optimizer_limits))
+                    self.network.load_weights_file(version.path)
+                except (ValueError, OSError) as error:  # damaged on disk since its upload
+                    self._warn(f"weights version {version.version}: no average for the agent "
+                               f"({error}); serving its trained weights")
+                    return version
                 for variable, index in zip(self.network.trainable_variables, averages):
                     variable.assign(arrays[index])
                 self.network.save_weights_file(path)
