@@ -562,6 +562,38 @@ def test_store_rebuilds_the_same_replay_buffer(tmp_path):
     rebuilt.close()
 
 
+def test_the_agent_average_comes_from_the_optimizer_state_or_falls_back_with_a_warning(tmp_path):
+    """In process: a version's agent weights are its trained weights with the trainable ones
+    replaced by the optimizer's averages; a damaged optimizer file serves the trained weights
+    and says so."""
+    config = stored_config_for_tests().replace(agent_averaging=4)
+    warnings: list[str] = []
+    store = Store(tmp_path / "data", TICTACTOE, config, warn=warnings.append)
+    learner = Learner(network_for_game(TICTACTOE, config), config)
+    state = learner.optimizer_state()
+    averages = [index for index, variable in enumerate(learner.optimizer.variables)
+                if variable.path.endswith("_average")]
+    trained = learner.network.get_weights()
+    for index, variable in zip(averages, learner.network.trainable_variables):
+        state[index] = variable.numpy() + 1.0
+    learner.network.save_weights_file(tmp_path / "w.weights.h5")
+    added = store.add_weights((tmp_path / "w.weights.h5").read_bytes(),
+                              wire.to_npz({f"v{i:04d}": a for i, a in enumerate(state)}), step=5)
+    agent = store.weights.as_agent(added)
+    network = network_for_game(TICTACTOE, config)
+    network.load_weights_file(agent.path)
+    learner.set_optimizer_state(state)
+    expected = learner.agent_weights()  # Keras's own swap of the averages, as the trainer's
+    for loaded, average in zip(network.get_weights(), expected):
+        np.testing.assert_array_equal(loaded, average)
+    assert all(not np.array_equal(a, t) for a, t in zip(network.get_weights(), trained))
+    agent.path.unlink()
+    added.optimizer_path.write_bytes(b"damaged")
+    assert store.weights.as_agent(added).path == added.path
+    assert "no average for the agent" in warnings[-1]
+    store.close()
+
+
 # ----- the pages, in a real browser -----
 
 @pytest.fixture(scope="module")
