@@ -58,6 +58,12 @@ def build_optimizer(config: Config) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(schedule, **averaging)
 
 
+def load_average(network: MuZeroNetwork, optimizer: keras.optimizers.Optimizer) -> None:
+    """Overwrite `network`'s trainable weights with the moving average `optimizer` keeps
+    (Keras's EMA, `agent_averaging`); the learner and the server's agent weights both use it."""
+    optimizer.finalize_variable_values(network.trainable_variables)
+
+
 def _scale_gradient(tensor: tf.Tensor, scale: float) -> tf.Tensor:
     """Identity forward, gradient times `scale` backward."""
     return tensor * scale + tf.stop_gradient(tensor) * (1.0 - scale)
@@ -105,7 +111,7 @@ class Learner:
         trained = self.network.get_weights()
         if not self.averaging:
             return trained
-        self.optimizer.finalize_variable_values(self.network.trainable_variables)
+        load_average(self.network, self.optimizer)
         averaged = self.network.get_weights()
         self.network.set_weights(trained)
         return averaged
@@ -113,7 +119,7 @@ class Learner:
     def save_agent_weights_file(self, path) -> None:
         """Write `agent_weights()` as a weights file of the network (spec-tagged)."""
         trained = self.network.get_weights()
-        self.network.set_weights(self.agent_weights())
+        load_average(self.network, self.optimizer)
         try:
             self.network.save_weights_file(path)
         finally:

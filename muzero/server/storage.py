@@ -90,7 +90,7 @@ class Store:
         optimizer = build_optimizer(self.config)  # checks uploaded optimizer states
         optimizer.build(network.trainable_variables)
         self.weights = WeightVersions(self._db, self._lock, self.data_dir / WEIGHTS_DIR,
-                                      network, list(optimizer.variables), self._warn)
+                                      network, optimizer, self._warn)
         self.priority_limits = wire.ArchiveLimits(
             MAX_BATCH_SIZE * 12 + 2 * wire.NPY_HEADER_SLACK, max_members=2)
         self.started = time.time()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from muzero.checkpoint import optimizer_variables
@@ -26,7 +27,7 @@ from muzero.network import MuZeroNetwork, WeightsMismatchError
 from muzero.server import wire
 from muzero.server.errors import MAX_ID, NotFound, StoreError
 from muzero.server.folder import TEMPORARY_PREFIX
-from muzero.training import check_optimizer_state
+from muzero.training import check_optimizer_state, load_average
 
 DAMAGED_DIR = "damaged"  # weights files that failed the start-up check, kept for a post-mortem
 
@@ -43,13 +44,14 @@ class WeightVersions:
     """The versions in `folder`, their rows in `db` (guarded by the store's `lock`)."""
 
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock, folder: Path,
-                 network: MuZeroNetwork, optimizer_variables: list,
+                 network: MuZeroNetwork, optimizer: keras.optimizers.Optimizer,
                  warn: Callable[[str], None]):
         self._db = db
         self._lock = lock
         self.folder = folder
         self.network = network  # uploads are loaded into it to be checked
-        self._optimizer_variables = optimizer_variables
+        self._optimizer = optimizer  # built for `network`: optimizer uploads are checked on it
+        optimizer_variables = self._optimizer_variables = list(optimizer.variables)
         self._warn = warn
         self.optimizer_limits = wire.ArchiveLimits(
             sum(math.prod(v.shape) * 8 for v in optimizer_variables)
@@ -104,12 +106,10 @@ class WeightVersions:
         average of the trainable weights, muzero/training.py), the version's weights with that
         average from its optimizer state in place of the trained ones, written once beside it
         as `vNNNNNN.agent.weights.h5`; otherwise `version` itself."""
-        averages = [index for index, variable in enumerate(self._optimizer_variables)
-                    if variable.path.endswith("_average")]
-        if version is None or not averages or version.optimizer_path is None:
+        if version is None or not self._optimizer.use_ema or version.optimizer_path is None:
             return version
         path = self.folder / f"v{version.version:06d}.agent.weights.h5"
-        with self._lock:  # the check network is shared with uploads
+        with self._lock:  # the check network and optimizer are shared with uploads
             if not path.exists():
                 try:
                     arrays = optimizer_variables(wire.read_npz(
@@ -119,8 +119,9 @@ class WeightVersions:
                     self._warn(f"weights version {version.version}: no average for the agent "
                                f"({error}); serving its trained weights")
                     return version
-                for variable, index in zip(self.network.trainable_variables, averages):
-                    variable.assign(arrays[index])
+                for variable, array in zip(self._optimizer_variables, arrays):
+                    variable.assign(array)
+                load_average(self.network, self._optimizer)
                 self.network.save_weights_file(path)
         return WeightsVersion(version.version, version.step, path, version.optimizer_path)
 
