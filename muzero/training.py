@@ -64,6 +64,10 @@ def load_average(network: MuZeroNetwork, optimizer: keras.optimizers.Optimizer) 
     optimizer.finalize_variable_values(network.trainable_variables)
 
 
+def _step_result(losses: tf.Tensor, errors: tf.Tensor) -> StepResult:
+    return StepResult(dict(zip(LOSS_NAMES, losses.numpy().tolist())), errors.numpy())
+
+
 def _scale_gradient(tensor: tf.Tensor, scale: float) -> tf.Tensor:
     """Identity forward, gradient times `scale` backward."""
     return tensor * scale + tf.stop_gradient(tensor) * (1.0 - scale)
@@ -94,6 +98,7 @@ class Learner:
             indices=tf.TensorSpec((None,), tf.int64))
         self._train = tf.function(self._train_graph, input_signature=[signature],
                                   jit_compile=config.jit_compile, reduce_retracing=False)
+        self._train_concrete = None  # traced on the first step (docs/performance.md)
         self._evaluate = None
 
     @property
@@ -129,9 +134,12 @@ class Learner:
         return self._train.experimental_get_tracing_count()
 
     def train_step(self, batch: TrainingBatch) -> StepResult:
-        losses, errors = self._train(batch)
-        return StepResult({name: float(value) for name, value in zip(LOSS_NAMES, losses)},
-                          errors.numpy())
+        """One step on `batch`, called through the train function's one concrete function (a
+        `tf.function` call binds its twelve arguments anew each step), its losses read back
+        in one transfer rather than one tensor slice each."""
+        if self._train_concrete is None:
+            self._train_concrete = self._train.get_concrete_function()
+        return _step_result(*self._train_concrete(batch))
 
     # ----- the graph -----
 
@@ -199,9 +207,7 @@ class Learner:
         """The losses of `batch` under the current weights, changing nothing."""
         if self._evaluate is None:
             self._evaluate = tf.function(lambda b: self._weighted_losses(b)[::2])
-        losses, errors = self._evaluate(batch)
-        return StepResult({name: float(value) for name, value in zip(LOSS_NAMES, losses)},
-                          errors.numpy())
+        return _step_result(*self._evaluate(batch))
 
     # ----- optimizer state, for exact resume -----
 
