@@ -107,7 +107,7 @@ class BatchedInference:
                 if bucket > rows:
                     part = np.concatenate([part, np.zeros((bucket - rows,) + part.shape[1:],
                                                           part.dtype)])
-                padded.append(tf.convert_to_tensor(part))
+                padded.append(tf.constant(part))
             pieces.append([output.numpy()[:rows] for output in concrete(*padded)])
         if len(pieces) == 1:
             return pieces[0]
