@@ -5,6 +5,7 @@ truncation, refusals with messages, defaults derived from the environment, and t
 from __future__ import annotations
 
 import dataclasses
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from benchmarks.exact_rates import as_agent_game, reachable_positions
 from games.tictactoe import TicTacToe
 from muzero.__main__ import build_parser, main
+from muzero.adapters.defaults import EnvironmentFacts, derive_config
 from muzero.adapters.gym import UnsupportedEnvironmentError
 from muzero.adapters.spiel import PlayerPlanes
 from muzero.batching.inference import inference_for_game
@@ -117,15 +119,19 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     assert options.freezing_moves == 50
 
 
-def test_board_game_defaults_follow_the_papers_sampled_moves_and_a_recent_window():
+def test_board_game_defaults_sample_an_opening_train_longer_and_keep_a_recent_window():
     tictactoe = build_config(build_parser().parse_args(["--game", "spiel:tic_tac_toe"]))
-    assert (tictactoe.discount, tictactoe.td_steps, tictactoe.freezing_moves) == (1.0, 9, 9)
+    assert (tictactoe.discount, tictactoe.td_steps, tictactoe.freezing_moves) == (1.0, 9, 4)
+    assert tictactoe.samples_per_position == 42  # outcome targets: more passes than 16
+    assert tictactoe.num_steps == math.ceil(tictactoe.num_games * 42 / 256)
     assert tictactoe.temperature_schedule == "constant"  # sampled moves are the paper's rule
     assert tictactoe.replay_capacity == tictactoe.num_games // 4  # a quarter of the run
     assert tictactoe.reanalyse_ratio == 0.0  # measured no better (docs/experiments.md)
     assert tictactoe.agent_averaging == 0  # mixed on spiel:tic_tac_toe: the trained weights
     four = build_config(build_parser().parse_args(["--game", "spiel:connect_four"]))
-    assert four.freezing_moves == 30  # the paper's first 30 moves of a 42-move game
+    assert four.freezing_moves == 21  # the paper's 30, at most half of a 42-move game
+    chess_like = derive_config("x", {}, EnvironmentFacts((10,), 5, 2, 500, True, (-1.0, 1.0)))[0]
+    assert chess_like.freezing_moves == 30  # a long game samples the paper's opening
 
 
 # ----- OpenSpiel -----
