@@ -123,7 +123,7 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
     steps = math.ceil(RUN_POSITIONS * samples / 256)
     reason = ("a board game's value target is one game's outcome, a noisy label learned over "
               "more passes (spiel:tic_tac_toe with 4 moves sampled, seeds 0 and 1: lines lost "
-              "as O 54 and 102 at 16 samples a position, none at 42; docs/experiments.md)"
+              "as O 54 and 102 at 16 samples a position, 6 and 0 at 42; docs/experiments.md)"
               if facts.board_game else "targets that bootstrap from the search's values")
     rule(f"training follows the positions played, {samples} samples each at batch 256, so "
          f"short early episodes and long late ones are trained on alike ({reason}); the run "
