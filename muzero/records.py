@@ -19,10 +19,16 @@ class GameRecord:
     policies: np.ndarray  # [T, A] float32: root visit shares
     legal: np.ndarray  # [T, A] bool: the moves legal at t (a reanalysing search needs them)
     truncated: bool = False  # cut by a time limit: the last position still has a future
+    #: [T] bool: move t was uniformly random, not the search's (`random_move_probability`);
+    #: the value targets before it stop there (`targets.value_targets`). None: no such move.
+    random_moves: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         length = len(self.actions)
-        for name in ("observations", "rewards", "to_play", "root_values", "policies", "legal"):
+        if self.random_moves is None:
+            object.__setattr__(self, "random_moves", np.zeros(length, bool))
+        for name in ("observations", "rewards", "to_play", "root_values", "policies", "legal",
+                     "random_moves"):
             if len(getattr(self, name)) != length:
                 raise ValueError(f"GameRecord.{name} has {len(getattr(self, name))} rows, "
                                  f"actions has {length}")
@@ -45,20 +51,23 @@ class TrajectoryBuilder:
         return len(self._rows)
 
     def add(self, observation: np.ndarray, action: int, rewards: np.ndarray, to_play: int,
-            root_value: np.ndarray, policy: np.ndarray, legal: np.ndarray) -> None:
-        self._rows.append((observation, action, rewards, to_play, root_value, policy, legal))
+            root_value: np.ndarray, policy: np.ndarray, legal: np.ndarray,
+            random_move: bool = False) -> None:
+        self._rows.append((observation, action, rewards, to_play, root_value, policy, legal,
+                           random_move))
 
     def clear(self) -> None:
         self._rows = []
 
     def finish(self, truncated: bool = False) -> GameRecord:
-        observations, actions, rewards, to_play, values, policies, legal = zip(*self._rows)
+        observations, actions, rewards, to_play, values, policies, legal, random_moves = \
+            zip(*self._rows)
         self._rows = []
         return GameRecord(np.stack(observations).astype(np.float32),
                           np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
                           np.array(to_play, np.int32), np.stack(values).astype(np.float32),
                           np.stack(policies).astype(np.float32), np.stack(legal).astype(bool),
-                          bool(truncated))
+                          bool(truncated), np.array(random_moves, bool))
 
 
 def legal_from_search(policies: np.ndarray, actions: np.ndarray) -> np.ndarray:
