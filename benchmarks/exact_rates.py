@@ -15,7 +15,10 @@ rates follow from the game tree: every random move is a branch of probability 1/
 every agent move one search (cached by position). The same enumeration gives the yardstick of
 the bar: the perfect minimax player that breaks ties at random, and the player that maximises
 its wins against random play among the moves that never lose. Also lists each seat's most
-likely games that the agent does not win. Not a test: a few seconds per checkpoint.
+likely games that the agent does not win, and how many of the positions whose value the agent's
+move loses its checkpoint's replay window held (up to the board's 8 symmetries): a miss in a
+position training never met is one of coverage, not of fitting. Not a test: a few seconds per
+checkpoint.
 """
 
 from __future__ import annotations
@@ -118,14 +121,56 @@ def as_agent_game(agent, position: TicTacToe):
     return game
 
 
-def agent_moves(checkpoint: str) -> dict[tuple[int, ...], int]:
-    """The agent's move in every reachable position, searched in batches."""
+def agent_moves(checkpoint: str) -> tuple[dict[tuple[int, ...], int], str]:
+    """The agent's move in every reachable position, searched in batches, and its game."""
     from muzero import load_agent
 
     agent = load_agent(checkpoint)
     positions = reachable_positions()
     actions = agent.search_games([as_agent_game(agent, game) for game in positions]).actions
-    return {game.board: int(move) for game, move in zip(positions, actions)}
+    return ({game.board: int(move) for game, move in zip(positions, actions)},
+            agent.config.game)
+
+
+CELLS = np.arange(9).reshape(3, 3)
+SYMMETRIES = [np.fliplr(np.rot90(CELLS, k)).ravel() if flip else np.rot90(CELLS, k).ravel()
+              for k in range(4) for flip in (False, True)]
+
+
+def canonical(board: tuple[int, ...]) -> tuple[int, ...]:
+    """One representative of the board's 8 rotations and reflections."""
+    cells = np.asarray(board)
+    return min(tuple(int(cell) for cell in cells[symmetry]) for symmetry in SYMMETRIES)
+
+
+def boards_in_replay(checkpoint: str, game: str) -> dict[tuple[int, ...], int]:
+    """How often each position (up to symmetry) is in the checkpoint's replay window."""
+    from muzero.checkpoint import AGENT, load_checkpoint
+
+    arrays = load_checkpoint(checkpoint, AGENT).replay_arrays()
+    held = arrays["priorities"] > 0  # empty and evicted rows have none
+    planes = arrays["observations"][held]
+    if game == "tictactoe":  # [3, 3, planes]: X, O, to play
+        crosses, noughts = planes[..., 0], planes[..., 1]
+    else:  # OpenSpiel's [planes, 3, 3]: empty, nought, cross
+        crosses, noughts = planes[:, 2], planes[:, 1]
+    boards = (crosses + 2 * noughts).reshape(len(planes), 9).astype(int)
+    counts: dict[tuple[int, ...], int] = {}
+    for board in boards:
+        key = canonical(tuple(board))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def coverage_line(checkpoint: str, game: str, moves: dict[tuple[int, ...], int]) -> str:
+    held = boards_in_replay(checkpoint, game)
+    every = {canonical(board) for board in moves}
+    missed = [board for board, move in moves.items()
+              if minimax_values(board)[move] != minimax_value(board)]
+    unseen = sum(canonical(board) not in held for board in missed)
+    return (f"{checkpoint}: its replay window holds {len(every & set(held))} of the "
+            f"{len(every)} positions up to symmetry; of the {len(missed)} positions whose value "
+            f"the agent's move loses, {unseen} are not in it")
 
 
 def agent_chooser(moves: dict[tuple[int, ...], int]) -> Chooser:
@@ -172,12 +217,13 @@ def main() -> None:
     report("minimax, random ties", [minimax_with_random_ties] * 2, 0)
     report("most wins, never losing", [most_wins_never_losing(0), most_wins_never_losing(1)], 0)
     for checkpoint in arguments.checkpoints:
-        moves = agent_moves(checkpoint)
+        moves, game = agent_moves(checkpoint)
         choose = agent_chooser(moves)
         report(checkpoint, [choose, choose], arguments.show)
         print(f"{checkpoint}: lines lost as X {lost_lines(choose, 0)}, as O "
               f"{lost_lines(choose, 1)}; exact value kept in {value_kept_share(moves):.2%} of "
               f"{len(moves)} positions")
+        print(coverage_line(checkpoint, game, moves))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+#: a record's arrays with one row per move
+ROW_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies", "legal",
+              "random_moves")
 
 
 @dataclass(frozen=True)
@@ -27,14 +31,17 @@ class GameRecord:
         length = len(self.actions)
         if self.random_moves is None:
             object.__setattr__(self, "random_moves", np.zeros(length, bool))
-        for name in ("observations", "rewards", "to_play", "root_values", "policies", "legal",
-                     "random_moves"):
+        for name in ROW_FIELDS:
             if len(getattr(self, name)) != length:
                 raise ValueError(f"GameRecord.{name} has {len(getattr(self, name))} rows, "
                                  f"actions has {length}")
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    def first_moves(self, count: int) -> GameRecord:
+        """The record's first `count` rows (an unfinished game: what the rules must refuse)."""
+        return replace(self, **{name: getattr(self, name)[:count] for name in ROW_FIELDS})
 
     def total_rewards(self) -> np.ndarray:
         """Undiscounted return of every player [P]."""

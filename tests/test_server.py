@@ -3,7 +3,6 @@ input, the token, and the pages in a real headless browser."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import shutil
 import signal
@@ -255,11 +254,8 @@ BAD_REQUESTS = {
     "the move played recorded as illegal": (_post_games(_games_bytes(
         legal=_first_move_marked(False, row=0))), 400, "is not among its legal moves"),
     "unfinished game": (_post_games(_games_bytes(
-        games=[dataclasses.replace(g, **{f: getattr(g, f)[:-1] for f in
-                                         ("observations", "actions", "rewards", "to_play",
-                                          "root_values", "policies", "legal",
-                                          "random_moves")})
-               for g in random_games(1, seed=3)])), 400, "not over after its"),
+        games=[g.first_moves(len(g) - 1) for g in random_games(1, seed=3)])), 400,
+        "not over after its"),
     "unknown weights version": ({"method": "GET", "path": "weights/999"}, 404,
                                 "no weights version 999"),
     "weights that are not HDF5": ({"method": "POST", "path": "weights",
