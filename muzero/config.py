@@ -124,8 +124,7 @@ class Config:
         _one_of("constant", "paper"))
     random_move_probability: float = _param(
         0.0, "self-play: chance that a move is uniformly random instead of the search's choice, "
-        "so training meets the positions a weak opponent creates; value targets before such a "
-        "move bootstrap from the search value where it was played", _between(0.0, 1.0))
+        "so training meets the positions a weak opponent creates", _between(0.0, 1.0))
     known_value_min: float = _param(
         0.0, "lower bound of Q known in advance, where Q is normalised from (the paper's "
         "KnownBounds; board games: -1); equal to known_value_max: no bounds, each tree's "

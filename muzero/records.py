@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-
-#: a record's arrays with one row per move
-ROW_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values", "policies", "legal",
-              "random_moves")
 
 
 @dataclass(frozen=True)
@@ -23,25 +19,16 @@ class GameRecord:
     policies: np.ndarray  # [T, A] float32: root visit shares
     legal: np.ndarray  # [T, A] bool: the moves legal at t (a reanalysing search needs them)
     truncated: bool = False  # cut by a time limit: the last position still has a future
-    #: [T] bool: move t was uniformly random, not the search's (`random_move_probability`);
-    #: the value targets before it stop there (`targets.value_targets`). None: no such move.
-    random_moves: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         length = len(self.actions)
-        if self.random_moves is None:
-            object.__setattr__(self, "random_moves", np.zeros(length, bool))
-        for name in ROW_FIELDS:
+        for name in ("observations", "rewards", "to_play", "root_values", "policies", "legal"):
             if len(getattr(self, name)) != length:
                 raise ValueError(f"GameRecord.{name} has {len(getattr(self, name))} rows, "
                                  f"actions has {length}")
 
     def __len__(self) -> int:
         return len(self.actions)
-
-    def first_moves(self, count: int) -> GameRecord:
-        """The record's first `count` rows (an unfinished game: what the rules must refuse)."""
-        return replace(self, **{name: getattr(self, name)[:count] for name in ROW_FIELDS})
 
     def total_rewards(self) -> np.ndarray:
         """Undiscounted return of every player [P]."""
@@ -58,23 +45,20 @@ class TrajectoryBuilder:
         return len(self._rows)
 
     def add(self, observation: np.ndarray, action: int, rewards: np.ndarray, to_play: int,
-            root_value: np.ndarray, policy: np.ndarray, legal: np.ndarray,
-            random_move: bool = False) -> None:
-        self._rows.append((observation, action, rewards, to_play, root_value, policy, legal,
-                           random_move))
+            root_value: np.ndarray, policy: np.ndarray, legal: np.ndarray) -> None:
+        self._rows.append((observation, action, rewards, to_play, root_value, policy, legal))
 
     def clear(self) -> None:
         self._rows = []
 
     def finish(self, truncated: bool = False) -> GameRecord:
-        observations, actions, rewards, to_play, values, policies, legal, random_moves = \
-            zip(*self._rows)
+        observations, actions, rewards, to_play, values, policies, legal = zip(*self._rows)
         self._rows = []
         return GameRecord(np.stack(observations).astype(np.float32),
                           np.array(actions, np.int32), np.stack(rewards).astype(np.float32),
                           np.array(to_play, np.int32), np.stack(values).astype(np.float32),
                           np.stack(policies).astype(np.float32), np.stack(legal).astype(bool),
-                          bool(truncated), np.array(random_moves, bool))
+                          bool(truncated))
 
 
 def legal_from_search(policies: np.ndarray, actions: np.ndarray) -> np.ndarray:

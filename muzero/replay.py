@@ -105,7 +105,6 @@ class ReplayBuffer:
         self.position = np.zeros(capacity, np.int32)  # t: index of the row in its game
         self.length = np.zeros(capacity, np.int32)  # T of the row's game
         self.truncated = np.zeros(capacity, bool)  # the row's game was cut by a time limit
-        self.random_moves = np.zeros(capacity, bool)  # the row's move was random, not searched
         self.position_id = np.full(capacity, -1, np.int64)  # running id of the row's position
         self.priorities = np.zeros(capacity, np.float64)  # p^alpha; 0 for empty or evicted rows
         self.games: deque[tuple[int, int]] = deque()  # (first position id, length), oldest first
@@ -175,7 +174,6 @@ class ReplayBuffer:
             getattr(self, name)[rows] = arrays[name]
         self.values[rows] = arrays["values"]  # targets and priorities: computed by `check`
         self.truncated[rows] = arrays["truncated"]
-        self.random_moves[rows] = arrays["random_moves"]
         self.position[rows] = positions_in_games(lengths)
         self.length[rows] = np.repeat(lengths, lengths)
         self.position_id[rows] = np.arange(start, start + total)
@@ -338,8 +336,7 @@ class ReplayBuffer:
         with np.errstate(over="ignore", invalid="ignore"):
             values = value_targets(self.rewards[game_rows], new_root_values,
                                    self.config.td_steps, self.config.discount, lengths,
-                                   self.truncated[starts % self.capacity],
-                                   self.random_moves[game_rows])
+                                   self.truncated[starts % self.capacity])
         if not np.isfinite(values).all():
             raise ValueError("refresh_targets: root values overflow float32 in the value "
                              "targets")
@@ -351,9 +348,8 @@ class ReplayBuffer:
     # ----- saving (safe formats only: arrays in .npz, the rest as JSON) -----
 
     ARRAYS = ("observations", "actions", "rewards", "to_play", "root_values", "policies",
-              "legal", "values", "position", "length", "position_id", "priorities", "truncated",
-              "random_moves")
-    ADDED_LATER = ("truncated", "legal", "random_moves")  # arrays a state saved before lacks
+              "legal", "values", "position", "length", "position_id", "priorities", "truncated")
+    ADDED_LATER = ("truncated", "legal")  # arrays a state saved before them lacks
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """Arrays and JSON-serialisable metadata that `restore` takes back exactly."""
@@ -383,8 +379,7 @@ class ReplayBuffer:
 
 def earlier_default(name: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """What an array added later stands for in a buffer saved before it: no game was cut by a
-    time limit, no move was marked random; the legal moves are those the search visited and the
-    move played."""
+    time limit; the legal moves are those the search visited and the move played."""
     if name == "legal":
         return legal_from_search(arrays["policies"], arrays["actions"])
     return np.zeros(len(arrays["actions"]), bool)
@@ -400,8 +395,7 @@ def stored_games(arrays: dict[str, np.ndarray], priority_alpha: float
     for first, length in arrays["games"]:
         rows = np.arange(first, first + length) % capacity
         record = GameRecord(*(arrays[name][rows] for name in RECORD_FIELDS),
-                            truncated=bool(arrays["truncated"][rows[0]]),
-                            random_moves=arrays["random_moves"][rows])
+                            truncated=bool(arrays["truncated"][rows[0]]))
         priorities = arrays["priorities"][rows]
         errors = (priorities ** (1.0 / priority_alpha) if priority_alpha > 0
                   else np.ones_like(priorities))

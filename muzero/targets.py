@@ -21,8 +21,7 @@ RECORD_FIELDS = ("observations", "actions", "rewards", "to_play", "root_values",
 
 class CheckedGames(NamedTuple):
     """Games fit for a buffer: lengths [G] and their rows concatenated, with value targets
-    ("values"), value errors ("value_errors", for priorities), "truncated" and "random_moves"
-    per row."""
+    ("values"), value errors ("value_errors", for priorities) and "truncated" per row."""
 
     lengths: np.ndarray
     arrays: dict[str, np.ndarray]
@@ -30,53 +29,29 @@ class CheckedGames(NamedTuple):
 
 def value_targets(rewards: np.ndarray, root_values: np.ndarray, td_steps: int,
                   discount: float, lengths: np.ndarray | None = None,
-                  truncated: np.ndarray | None = None,
-                  random_moves: np.ndarray | None = None) -> np.ndarray:
+                  truncated: np.ndarray | None = None) -> np.ndarray:
     """n-step value targets [N, P] from rewards [N, P] and root values [N, P] of one game, or of
     several games whose rows are concatenated (`lengths` [G], summing to N); `truncated` [G]
-    marks games cut by a time limit, whose targets bootstrap from their last search value.
-
-    `random_moves` [N] marks moves played uniformly at random instead of the search's choice
-    (`random_move_probability`): what follows one is not the outcome of the policy being
-    learned, so a return stops there and bootstraps from the search value of the position where
-    the random move was played (Watkins's cut of a return at an exploratory action). That
-    position's own target is its search value."""
+    marks games cut by a time limit, whose targets bootstrap from their last search value."""
     total = len(rewards)
     lengths = np.array([total]) if lengths is None else np.asarray(lengths)
     remaining = np.repeat(lengths, lengths) - positions_in_games(lengths)  # T - t
-    cut = None if random_moves is None or not np.any(random_moves) else \
-        moves_to_next_random(np.asarray(random_moves, bool), remaining)
-    horizon = remaining if cut is None else np.minimum(remaining, cut)  # rewards available
     targets = np.zeros_like(rewards, dtype=np.float64)
     for j in range(min(td_steps, int(lengths.max(initial=0)))):  # vectorised over positions
-        inside = horizon[:total - j] > j  # t + j < T, before any random move
+        inside = remaining[:total - j] > j  # t + j < T
         targets[:total - j][inside] += discount ** j * rewards[j:][inside]
     if td_steps < total:
-        bootstrap = horizon[:total - td_steps] > td_steps
+        bootstrap = remaining[:total - td_steps] > td_steps
         targets[:total - td_steps][bootstrap] += (discount ** td_steps
                                                   * root_values[td_steps:][bootstrap])
-    if cut is not None:  # a random move within n steps: bootstrap where it was played
-        rows = np.flatnonzero((cut <= td_steps) & (cut < remaining))
-        scale = (discount ** cut[rows]).astype(np.float32)[:, None]
-        targets[rows] += scale * root_values[rows + cut[rows]]
     if truncated is not None and np.any(truncated):
         # rows whose n steps reach the cut: the last reward gives way to the last search value
         # (which counts that reward and everything after it), discounted like that reward
-        ends = np.repeat(np.asarray(truncated, bool), lengths) & (remaining <= td_steps)
-        ends &= horizon == remaining  # no random move before the end
-        last = np.repeat(np.cumsum(lengths) - 1, lengths)[ends]
-        scale = (discount ** (remaining[ends] - 1))[:, None]
-        targets[ends] += scale * (root_values[last] - rewards[last])
+        cut = np.repeat(np.asarray(truncated, bool), lengths) & (remaining <= td_steps)
+        last = np.repeat(np.cumsum(lengths) - 1, lengths)[cut]
+        scale = (discount ** (remaining[cut] - 1))[:, None]
+        targets[cut] += scale * (root_values[last] - rewards[last])
     return targets.astype(np.float32)
-
-
-def moves_to_next_random(random_moves: np.ndarray, remaining: np.ndarray) -> np.ndarray:
-    """For each row [N], how many moves ahead its game's next random move is (0: this one);
-    `remaining` (T - t) or more where the game has none left."""
-    index = np.arange(len(random_moves))
-    marked = np.where(random_moves, index, np.iinfo(np.int64).max)
-    following = np.minimum.accumulate(marked[::-1])[::-1]  # next marked row, any game
-    return np.minimum(following - index, remaining)  # beyond the game's end: none in it
 
 
 def positions_in_games(lengths: np.ndarray) -> np.ndarray:
@@ -129,10 +104,9 @@ def check_games(games: Sequence[GameRecord], observation_shape: tuple[int, ...],
     # priorities are computed here, once, and must be finite too
     truncated = np.array([game.truncated for game in games], bool)
     arrays["truncated"] = np.repeat(truncated, lengths)
-    arrays["random_moves"] = np.concatenate([game.random_moves for game in games]).astype(bool)
     with np.errstate(over="ignore", invalid="ignore"):
         values = value_targets(arrays["rewards"], arrays["root_values"], config.td_steps,
-                               config.discount, lengths, truncated, arrays["random_moves"])
+                               config.discount, lengths, truncated)
         errors = np.abs(arrays["root_values"] - values).max(axis=1)
     if not (np.isfinite(values).all() and np.isfinite(errors).all()):
         raise ValueError("game record: rewards and root values overflow float32 in the "

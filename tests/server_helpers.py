@@ -96,8 +96,7 @@ class ServerProcess:
 
 
 def random_games(count: int, seed: int = 0) -> list[GameRecord]:
-    """Legal tic-tac-toe games by random play, with uniform policies and zero values; every
-    fourth move is marked random (`GameRecord.random_moves`)."""
+    """Legal tic-tac-toe games by random play, with uniform policies and zero values."""
     rng = np.random.default_rng(seed)
     config = TICTACTOE.make_config()
     games = []
@@ -115,8 +114,7 @@ def random_games(count: int, seed: int = 0) -> list[GameRecord]:
                                 np.stack(rewards).astype(np.float32),
                                 np.array(players, np.int32),
                                 np.zeros((len(rows), 2), np.float32),
-                                np.stack(policies).astype(np.float32), np.stack(legal),
-                                random_moves=np.arange(len(rows)) % 4 == 3))
+                                np.stack(policies).astype(np.float32), np.stack(legal)))
     return games
 
 

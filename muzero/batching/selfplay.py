@@ -60,14 +60,13 @@ class VectorisedSelfPlay:
         move_number = np.array([len(t) for t in trajectories], dtype=np.int32)
         self.stopwatch.lap("environment")  # reading the games' states
         result = self.mcts.run(self.model, observations, legal, to_play, move_number)
-        actions, random_moves = self._explore(result.actions, legal)
+        actions = self._explore(result.actions, legal)
         finished = []
         for row, (slot, game, trajectory) in enumerate(zip(slots, games, trajectories)):
             action = int(actions[row])
             rewards = game.step(action)
             trajectory.add(observations[row], action, rewards, int(to_play[row]),
-                           result.root_value[row], result.policy[row], legal[row],
-                           bool(random_moves[row]))
+                           result.root_value[row], result.policy[row], legal[row])
             if game.terminal():
                 finished.append((slot, trajectory.finish(game.truncated())))
                 game.reset()
@@ -75,19 +74,16 @@ class VectorisedSelfPlay:
         self.stopwatch.lap("environment")  # stepping the games, recording the moves
         return finished
 
-    def _explore(self, actions: np.ndarray, legal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _explore(self, actions: np.ndarray, legal: np.ndarray) -> np.ndarray:
         """Each row's action, replaced by a uniformly random legal one with probability
-        `random_move_probability` (the stored policy and value stay the search's), and which
-        rows now play another move than the search chose (the record marks them, so value
-        targets stop there). Draws nothing when the probability is 0, so such runs keep their
-        random streams."""
+        `random_move_probability` (the stored policy and value stay the search's). Draws
+        nothing when the probability is 0, so such runs keep their random streams."""
         if not self.random_move_probability:
-            return actions, np.zeros(len(actions), bool)
-        chosen = actions
+            return actions
         actions = actions.copy()
         for row in np.flatnonzero(self.rng.random(len(actions)) < self.random_move_probability):
             actions[row] = self.rng.choice(np.flatnonzero(legal[row]))
-        return actions, actions != chosen
+        return actions
 
     def play(self, num_games: int, stop: threading.Event | None = None,
              progress: Callable[[int], None] | None = None) -> list[GameRecord]:

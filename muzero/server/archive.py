@@ -62,7 +62,7 @@ class GameArchive:
         """An upload may carry at most a replay window of positions (longer games are refused
         anyway), at the bytes per position of this game's arrays."""
         values = (int(np.prod(game.observation_shape)) + 1 + game.num_players + 1
-                  + game.num_players + 2 * game.num_actions + 3)  # random_moves, lengths, cut
+                  + game.num_players + 2 * game.num_actions + 2)  # `lengths`, `truncated`
         arrays = len(wire.GAME_FIELDS) + 2
         needed = self.replay.capacity * values * 4 + wire.NPY_HEADER_SLACK * arrays
         return wire.ArchiveLimits(min(needed, MAX_UPLOAD_BYTES), max_members=arrays)

@@ -28,10 +28,10 @@ class WireError(ValueError):
 
 GAME_FIELDS = {"observations": np.float32, "actions": np.int32, "rewards": np.float32,
                "to_play": np.int32, "root_values": np.float32, "policies": np.float32,
-               "legal": np.bool_, "random_moves": np.bool_}
-#: arrays an upload stored before them lacks: no game was cut by a time limit, no move was
-#: random, and the legal moves are taken from the search (`records.legal_from_search`)
-ADDED_LATER = {"truncated": np.bool_, "legal": np.bool_, "random_moves": np.bool_}
+               "legal": np.bool_}
+#: arrays an upload stored before them lacks: no game was cut by a time limit, and the legal
+#: moves are taken from the search (`records.legal_from_search`)
+ADDED_LATER = {"truncated": np.bool_, "legal": np.bool_}
 
 
 def to_npz(arrays: dict[str, np.ndarray]) -> bytes:
@@ -177,8 +177,6 @@ def decode_games(data: bytes, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[Ga
     total = int(lengths.sum())
     if "legal" not in arrays:
         arrays["legal"] = legal_from_search(arrays["policies"], arrays["actions"])
-    if "random_moves" not in arrays:
-        arrays["random_moves"] = np.zeros(len(arrays["actions"]), np.bool_)
     for name in GAME_FIELDS:
         if arrays[name].ndim == 0 or len(arrays[name]) != total:
             raise WireError(f"games: {name} has shape {arrays[name].shape}, but the lengths "
