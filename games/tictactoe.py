@@ -155,7 +155,7 @@ def make_config() -> Config:
     seven is uniformly random, so training meets the positions a weak opponent creates: the
     agent's weak moves are mostly in positions its replay window never held (seeds 0-2 at one
     move in 20: the window held 359-373 of the 627 positions up to symmetry, and 164 of the 239
-    positions where the agent's move lost value were outside it); at 0.15 it holds 460-472, and
+    positions where the agent's move lost value were outside it); at 0.15 it holds 432-472, and
     the agent keeps the exact value in 98.9-99.2% of positions against 97.7-98.7% (0.25:
     98.5-99.1%; docs/experiments.md). Without random moves the agent, perfect against minimax,
     won 96% as first player against random play."""
