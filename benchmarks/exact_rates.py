@@ -30,7 +30,14 @@ from math import comb
 
 import numpy as np
 
-from games.tictactoe import TicTacToe, minimax_value, minimax_values, winner
+from games.tictactoe import (
+    TicTacToe,
+    make_config,
+    minimax_value,
+    minimax_values,
+    symmetries,
+    winner,
+)
 
 Chooser = Callable[[TicTacToe], list[tuple[int, float]]]  # moves and their probabilities
 WIN, DRAW, LOSS = range(3)
@@ -132,19 +139,18 @@ def agent_moves(checkpoint: str) -> tuple[dict[tuple[int, ...], int], str]:
             agent.config.game)
 
 
-CELLS = np.arange(9).reshape(3, 3)
-SYMMETRIES = [np.fliplr(np.rot90(CELLS, k)).ravel() if flip else np.rot90(CELLS, k).ravel()
-              for k in range(4) for flip in (False, True)]
+#: the 8 rotations and reflections of the board, as the game declares them (cell permutations)
+CELL_SYMMETRIES = [sigma for _, sigma in symmetries(make_config())]
 
 
 def canonical(board: tuple[int, ...]) -> tuple[int, ...]:
     """One representative of the board's 8 rotations and reflections."""
     cells = np.asarray(board)
-    return min(tuple(int(cell) for cell in cells[symmetry]) for symmetry in SYMMETRIES)
+    return min(tuple(int(cell) for cell in cells[sigma]) for sigma in CELL_SYMMETRIES)
 
 
-def boards_in_replay(checkpoint: str, game: str) -> dict[tuple[int, ...], int]:
-    """How often each position (up to symmetry) is in the checkpoint's replay window."""
+def boards_in_replay(checkpoint: str, game: str) -> set[tuple[int, ...]]:
+    """The positions (up to symmetry) in the checkpoint's replay window."""
     from muzero.checkpoint import AGENT, load_checkpoint
 
     arrays = load_checkpoint(checkpoint, AGENT).replay_arrays()
@@ -154,12 +160,8 @@ def boards_in_replay(checkpoint: str, game: str) -> dict[tuple[int, ...], int]:
         crosses, noughts = planes[..., 0], planes[..., 1]
     else:  # OpenSpiel's [planes, 3, 3]: empty, nought, cross
         crosses, noughts = planes[:, 2], planes[:, 1]
-    boards = (crosses + 2 * noughts).reshape(len(planes), 9).astype(int)
-    counts: dict[tuple[int, ...], int] = {}
-    for board in boards:
-        key = canonical(tuple(board))
-        counts[key] = counts.get(key, 0) + 1
-    return counts
+    boards = np.unique((crosses + 2 * noughts).reshape(len(planes), 9).astype(int), axis=0)
+    return {canonical(tuple(board)) for board in boards}
 
 
 def coverage_line(checkpoint: str, game: str, moves: dict[tuple[int, ...], int]) -> str:
@@ -168,7 +170,7 @@ def coverage_line(checkpoint: str, game: str, moves: dict[tuple[int, ...], int])
     missed = [board for board, move in moves.items()
               if minimax_values(board)[move] != minimax_value(board)]
     unseen = sum(canonical(board) not in held for board in missed)
-    return (f"{checkpoint}: its replay window holds {len(every & set(held))} of the "
+    return (f"{checkpoint}: its replay window holds {len(every & held)} of the "
             f"{len(every)} positions up to symmetry; of the {len(missed)} positions whose value "
             f"the agent's move loses, {unseen} are not in it")
 
