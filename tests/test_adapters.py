@@ -110,7 +110,7 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     assert (config.network, config.discount, config.td_steps) == ("mlp", 0.997, 50)
     assert config.temperature_schedule == "paper"
     assert config.reanalyse_ratio == 1.0
-    assert config.agent_averaging == 100  # the agent: a moving average (docs/experiments.md)
+    assert config.agent_averaging == 1000  # the agent: a moving average (docs/experiments.md)
     assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
     assert config.num_simulations == 7
     options = build_config(build_parser().parse_args(
