@@ -135,7 +135,8 @@ class Config:
         "whole tree (the paper's pseudocode, within known_value_min/max where given); node: at "
         "each node by its own mean value and its visited children's Q (as DeepMind's mctx), "
         "for games whose values shrink with the moves left, where the tree's range mostly "
-        "measures depth and the gaps between sibling moves vanish in it (search=muzero only)",
+        "measures depth and the gaps between sibling moves vanish in it (both searches: with "
+        "gumbel it scales sigma's completed Q)",
         _one_of("tree", "node"))
     search: str = _param(
         "muzero", "muzero: Dirichlet noise at the root, selection_rule at every node, visit "

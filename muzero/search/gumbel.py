@@ -11,6 +11,10 @@ improves on the network's policy in expectation whatever the number of simulatio
   node mixed with the prior-weighted mean Q of the visited actions (paper, eq. 33);
 - sigma(q) = (c_visit + max_b N(b)) * c_scale * q, with q normalised by the tree's min-max
   statistics (the known bounds where given), 0.5 for every action while the tree has no range;
+  or, with `node_bounds` (q_normalisation = node), at each node by its own mean value and its
+  visited children's Q, as in MuZero's selection (kernels.node_range; DeepMind's mctx rescales
+  completed Q per node too): where values shrink with the moves left, the tree's range mostly
+  measures depth and the gaps between sibling moves vanish in it;
 - root: the simulation's action is the best by g + logits + sigma(completed Q) among the actions
   that have exactly the visits the halving schedule names (tree.halving_schedule);
 - below the root: argmax of pi'(a) - N(a) / (1 + sum N), pi' = softmax(logits + sigma);
@@ -25,6 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
+from muzero.search.kernels import node_range
 from muzero.search.tree import ILLEGAL, NO_ACTION, ROOT, UNEXPANDED
 
 LOW_LOGIT = -1e9  # log of a prior that underflowed to 0: never preferred, still finite
@@ -79,8 +84,13 @@ def _softmax_in_place(row):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _span(tree, b):
-    return 1.0 / (tree.max_q[b] - tree.min_q[b]) if tree.max_q[b] > tree.min_q[b] else 0.0
+def _bounds(tree, b, node, node_bounds):
+    """(low, 1 / span) that normalise Q at `node`: the node's own range with `node_bounds`, else
+    the tree's (inverse span 0 while the tree has no range: every Q normalises to 0.5)."""
+    if node_bounds:
+        return node_range(tree, b, node)
+    low, high = tree.min_q[b], tree.max_q[b]
+    return low, 1.0 / (high - low) if high > low else 0.0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -100,8 +110,8 @@ def _best_with_visits(tree, improved, b, visits):
 
 
 @njit(cache=True, nogil=True)
-def select_leaves(tree, schedule, max_considered, c_visit, c_scale, scratch, out_parent,
-                  out_action):
+def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds, scratch,
+                  out_parent, out_action):
     """Descend every tree to an unexpanded edge by Gumbel MuZero's rules.
 
     schedule [m + 1, S] int32: tree.halving_table; scratch [B, A] float64.
@@ -109,8 +119,7 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, scratch, out
     children, edge_visits, to_play = tree.children, tree.edge_visits, tree.to_play
     num_actions = children.shape[2]
     for b in range(children.shape[0]):
-        low = tree.min_q[b]
-        inverse_span = _span(tree, b)
+        low, inverse_span = _bounds(tree, b, ROOT, node_bounds)
         improved = scratch[b]
         simulation = _improved_logits(tree, b, ROOT, to_play[b, ROOT], low, inverse_span,
                                       c_visit, c_scale, improved)
@@ -125,6 +134,7 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, scratch, out
             raise ValueError("no root action has the visits the halving schedule names")
         while children[b, node, action] != UNEXPANDED:
             node = children[b, node, action]
+            low, inverse_span = _bounds(tree, b, node, node_bounds)
             total = _improved_logits(tree, b, node, to_play[b, node], low, inverse_span,
                                      c_visit, c_scale, improved)
             _softmax_in_place(improved)
@@ -140,13 +150,14 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, scratch, out
 
 
 @njit(cache=True, nogil=True)
-def root_statistics(tree, c_visit, c_scale, scratch, out_policy, out_value):
+def root_statistics(tree, c_visit, c_scale, node_bounds, scratch, out_policy, out_value):
     """out_policy [B, A]: the improved policy softmax(logits + sigma(completed Q)) at the root
     (the policy target); out_value [B, P]: mean backed-up root return, as in MuZero."""
     for b in range(tree.children.shape[0]):
         improved = scratch[b]
-        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], tree.min_q[b], _span(tree, b),
-                         c_visit, c_scale, improved)
+        low, inverse_span = _bounds(tree, b, ROOT, node_bounds)
+        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], low, inverse_span, c_visit,
+                         c_scale, improved)
         _softmax_in_place(improved)
         for a in range(tree.children.shape[2]):
             out_policy[b, a] = improved[a]
@@ -155,12 +166,13 @@ def root_statistics(tree, c_visit, c_scale, scratch, out_policy, out_value):
 
 
 @njit(cache=True, nogil=True)
-def choose_actions(tree, c_visit, c_scale, scratch, out_action):
+def choose_actions(tree, c_visit, c_scale, node_bounds, scratch, out_action):
     """The move: among the most visited root actions (the halving's survivors), the best by
     g + logits + sigma(completed Q)."""
     for b in range(tree.children.shape[0]):
-        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], tree.min_q[b], _span(tree, b),
-                         c_visit, c_scale, scratch[b])
+        low, inverse_span = _bounds(tree, b, ROOT, node_bounds)
+        _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], low, inverse_span, c_visit,
+                         c_scale, scratch[b])
         most = 0
         for a in range(tree.children.shape[2]):
             most = max(most, tree.edge_visits[b, ROOT, a])

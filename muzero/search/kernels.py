@@ -129,7 +129,7 @@ def _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _node_range(tree, b, node):
+def node_range(tree, b, node):
     """(low, 1 / max(high - low, NODE_SPAN_FLOOR)) over a node's mean value and its visited
     children's Q, for the player who moves there."""
     low = high = tree.value_sum[b, node, tree.to_play[b, node]] / tree.visit_count[b, node]
@@ -156,7 +156,7 @@ def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, node_bounds, out
         node = ROOT
         while True:
             if node_bounds:
-                low, inverse_span = _node_range(tree, b, node)
+                low, inverse_span = node_range(tree, b, node)
             action = _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init,
                                   pb_c_base)
             child = tree.children[b, node, action]

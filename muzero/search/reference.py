@@ -73,6 +73,10 @@ class NodeRange:
     def normalise(self, q: float) -> float:
         return (q - self.low) * self.inverse_span
 
+    def normalise_or_half(self, q: float) -> float:
+        """Gumbel's normalisation: the span's floor gives every node a range, so never a half."""
+        return self.normalise(q)
+
 
 class ReferenceTree(SearchTree):
     """Plain-Python implementation of `SearchTree`."""
@@ -125,7 +129,15 @@ class ReferenceTree(SearchTree):
             q = stats.normalise(child.q(node.to_play, s.discount))
         return q + node.priors[action] * scale * (1.0 / (1.0 + child_visits))
 
-    def _improved_logits(self, node: Node, stats: MinMax) -> tuple[dict[int, float], int]:
+    def _bounds(self, b: int, node: Node) -> MinMax | NodeRange:
+        """What normalises Q at `node` of tree `b`: its own range with node bounds, else the
+        tree's."""
+        if self.settings.node_bounds:
+            return NodeRange(node, self.settings.discount)
+        return self.stats[b]
+
+    def _improved_logits(self, node: Node,
+                         stats: MinMax | NodeRange) -> tuple[dict[int, float], int]:
         """Gumbel MuZero: log prior + sigma(completed Q) of each action (see gumbel.py), and the
         node's total edge visits."""
         s, player = self.settings, node.to_play
@@ -157,14 +169,14 @@ class ReferenceTree(SearchTree):
         return max(candidates, key=lambda a: (self.gumbel[b][a] + improved[a], -a))
 
     def _select_gumbel(self, b: int) -> tuple[Node, int]:
-        root, stats = self.roots[b], self.stats[b]
-        improved, simulation = self._improved_logits(root, stats)
+        root = self.roots[b]
+        improved, simulation = self._improved_logits(root, self._bounds(b, root))
         considered = min(self.settings.considered_actions, len(root.priors))
         schedule = halving_schedule(considered, self.settings.num_simulations)
         node, action = root, self._best_root_action(b, improved, schedule[simulation])
         while action in node.children:
             node = node.children[action]
-            improved, total = self._improved_logits(node, stats)
+            improved, total = self._improved_logits(node, self._bounds(b, node))
             policy = dict(zip(improved, softmax(list(improved.values()))))
             scores = {a: policy[a] - (node.children[a].visit_count if a in node.children else 0)
                       * (1.0 / (1.0 + total)) for a in sorted(policy)}
@@ -173,14 +185,13 @@ class ReferenceTree(SearchTree):
 
     def _select(self):
         self._pending = []
-        for b, (root, stats) in enumerate(zip(self.roots, self.stats)):
+        for b, root in enumerate(self.roots):
             if self.settings.gumbel:
                 self._pending.append(self._select_gumbel(b))
                 continue
             node = root
             while True:
-                bounds = (NodeRange(node, self.settings.discount) if self.settings.node_bounds
-                          else stats)
+                bounds = self._bounds(b, node)
                 scores = {a: self._score(node, a, bounds) for a in sorted(node.priors)}
                 action = max(scores, key=lambda a: (scores[a], -a))
                 if action not in node.children:
@@ -217,7 +228,7 @@ class ReferenceTree(SearchTree):
         policy = np.zeros((self.batch_size, self.num_actions), dtype=np.float32)
         for b, root in enumerate(self.roots):
             if self.settings.gumbel:
-                improved, _ = self._improved_logits(root, self.stats[b])
+                improved, _ = self._improved_logits(root, self._bounds(b, root))
                 for a, share in zip(improved, softmax(list(improved.values()))):
                     policy[b, a] = share
                 continue
@@ -237,7 +248,7 @@ class ReferenceTree(SearchTree):
             counts = self._root_counts(root)
             most = max(counts)
             if s.gumbel:
-                improved, _ = self._improved_logits(root, self.stats[b])
+                improved, _ = self._improved_logits(root, self._bounds(b, root))
                 actions[b] = self._best_root_action(b, improved, most)
                 continue
             best = counts.index(most)
