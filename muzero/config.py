@@ -236,10 +236,6 @@ class Config:
             problem = check(value) if check else None
             if problem:
                 raise ConfigError(f"config field '{field.name}' {problem}, got {value!r}")
-        if self.q_normalisation == "node" and self.search != "muzero":
-            raise ConfigError(f"config field 'q_normalisation' 'node' applies to search "
-                              f"'muzero' only (Gumbel MuZero normalises completed Q over the "
-                              f"tree), got search {self.search!r}")
         if self.known_value_max < self.known_value_min:
             raise ConfigError(f"config field 'known_value_max' must be >= known_value_min "
                               f"({self.known_value_min}), got {self.known_value_max!r}")

@@ -5,6 +5,7 @@ import pytest
 
 from games.tictactoe import make_config
 from muzero.config import RUNTIME_FIELDS, SCHEMA, Config, ConfigError
+from muzero.search.tree import SearchSettings
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -29,9 +30,11 @@ def test_bad_values_fail_naming_the_field(field, value, message):
         make_config().replace(**{field: value})
 
 
-def test_node_bounds_are_refused_for_gumbel_search():
-    with pytest.raises(ConfigError, match="'q_normalisation' 'node' applies to search 'muzero'"):
-        make_config().replace(search="gumbel", q_normalisation="node")
+@pytest.mark.parametrize("search", ["muzero", "gumbel"])
+def test_node_bounds_reach_either_search(search):
+    settings = SearchSettings.from_config(
+        make_config().replace(search=search, q_normalisation="node"), add_noise=True)
+    assert settings.node_bounds and settings.gumbel == (search == "gumbel")
 
 
 def test_ints_are_accepted_for_float_fields():
