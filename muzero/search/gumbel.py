@@ -119,8 +119,8 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds,
     children, edge_visits, to_play = tree.children, tree.edge_visits, tree.to_play
     num_actions = children.shape[2]
     for b in range(children.shape[0]):
-        # written out, not _bounds: the tuple-returning helper here made the tree-range search
-        # 18-30% slower (benchmarks/test_search_speed.py, Gumbel at B = 64 and 256)
+        # written out, not _bounds: a tuple-returning helper here made the tree-range search
+        # 30-43% slower (benchmarks/test_search_speed.py, Gumbel at B = 64 and 256)
         low = tree.min_q[b]
         inverse_span = 1.0 / (tree.max_q[b] - low) if tree.max_q[b] > low else 0.0
         if node_bounds:
