@@ -138,6 +138,12 @@ class Config:
         "measures depth and the gaps between sibling moves vanish in it (both searches: with "
         "gumbel it scales sigma's completed Q)",
         _one_of("tree", "node"))
+    node_span_floor: float = _param(
+        0.0, "with q_normalisation = node: the smallest span a node's Q is scaled by, in value "
+        "units. At 0 any gap between sibling moves, however small against the value's error, "
+        "is stretched to the whole [0, 1], and the search acts on its sign alone: with two "
+        "moves, the worse one's share of the visits is the same for a gap of 0.01 as of 1",
+        _at_least(0.0))
     search: str = _param(
         "muzero", "muzero: Dirichlet noise at the root, selection_rule at every node, visit "
         "shares as the policy target; gumbel: Gumbel MuZero (Danihelka et al. 2022): "
@@ -236,6 +242,10 @@ class Config:
             problem = check(value) if check else None
             if problem:
                 raise ConfigError(f"config field '{field.name}' {problem}, got {value!r}")
+        if self.node_span_floor > 0.0 and self.q_normalisation != "node":
+            raise ConfigError(f"config field 'node_span_floor' applies to q_normalisation "
+                              f"'node' only, got {self.node_span_floor!r} with "
+                              f"{self.q_normalisation!r}")
         if self.known_value_max < self.known_value_min:
             raise ConfigError(f"config field 'known_value_max' must be >= known_value_min "
                               f"({self.known_value_min}), got {self.known_value_max!r}")

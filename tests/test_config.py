@@ -24,6 +24,8 @@ from muzero.search.tree import SearchSettings
     ("game", " ", "must not be empty"),
     ("game_options", {1: 2}, "keys must be strings"),
     ("game_options", {"f": object()}, "must be JSON-serialisable"),
+    ("node_span_floor", -0.1, "must be >= 0"),
+    ("node_span_floor", 0.3, "applies to q_normalisation 'node' only"),
 ])
 def test_bad_values_fail_naming_the_field(field, value, message):
     with pytest.raises(ConfigError, match=f"'{field}' {message}"):
@@ -35,6 +37,12 @@ def test_node_bounds_reach_either_search(search):
     settings = SearchSettings.from_config(
         make_config().replace(search=search, q_normalisation="node"), add_noise=True)
     assert settings.node_bounds and settings.gumbel == (search == "gumbel")
+
+
+def test_the_node_span_floor_reaches_the_search_and_never_falls_to_zero():
+    node = make_config().replace(q_normalisation="node")
+    assert SearchSettings.from_config(node.replace(node_span_floor=0.3)).node_span_floor == 0.3
+    assert SearchSettings.from_config(node).node_span_floor > 0.0  # a division, never by zero
 
 
 def test_ints_are_accepted_for_float_fields():

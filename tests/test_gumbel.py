@@ -52,26 +52,28 @@ def test_halving_gives_each_phase_its_share_and_keeps_half(m):
     assert table[m].tolist() == schedule and table.shape == (m + 1, 50)
 
 
-GUMBEL_CASES = [(seed, batch, players, actions, considered, discount, bounds, node_bounds)
+# node: None for the tree's range, else node bounds at least this wide (0.7 binds at some nodes)
+GUMBEL_CASES = [(seed, batch, players, actions, considered, discount, bounds, node)
                 for seed, (batch, players, actions, considered) in enumerate(
                     [(1, 1, 2, 16), (3, 2, 9, 4), (8, 3, 5, 16), (8, 2, 9, 16), (5, 1, 7, 3),
                      (2, 3, 2, 1), (8, 1, 9, 8)])
-                for discount, bounds, node_bounds in (
-                    (1.0, (0.0, 0.0), False), (0.9, (0.0, 0.0), False),
-                    (1.0, (-1.0, 1.0), False), (1.0, (0.0, 0.0), True), (0.9, (0.0, 0.0), True))]
+                for discount, bounds, node in (
+                    (1.0, (0.0, 0.0), None), (0.9, (0.0, 0.0), None),
+                    (1.0, (-1.0, 1.0), None), (1.0, (0.0, 0.0), 1e-8), (0.9, (0.0, 0.0), 1e-8),
+                    (1.0, (0.0, 0.0), 0.7))]
 
 
 @pytest.mark.parametrize(
-    "seed, batch, players, actions, considered, discount, bounds, node_bounds", GUMBEL_CASES)
+    "seed, batch, players, actions, considered, discount, bounds, node", GUMBEL_CASES)
 def test_gumbel_numba_matches_reference_on_random_trees(seed, batch, players, actions,
-                                                        considered, discount, bounds,
-                                                        node_bounds):
+                                                        considered, discount, bounds, node):
     rng = np.random.default_rng(seed)
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
     root["noise"] = rng.gumbel(size=(batch, actions))
-    s = gumbel_settings(simulations, considered, discount=discount, bounds=bounds,
-                        node_bounds=node_bounds)
+    s = dataclasses.replace(gumbel_settings(simulations, considered, discount=discount,
+                                            bounds=bounds, node_bounds=node is not None),
+                            node_span_floor=node or 1e-8)
     fast, slow = search_both(s, batch, actions, players, root, steps)
     no_moves = np.zeros(batch, np.int32)
     chosen = fast.choose_actions(no_moves, rng.random(batch))
@@ -157,10 +159,10 @@ def test_node_bounds_keep_the_gap_between_sibling_moves_that_depth_dilutes(cls):
     At the end Q(a1) = 0.5 + (9.6 + 9.5) / 2 = 10.05 and Q(a0) = 0.5 + (9.5 + 9.5) / 2 = 10.0.
     The tree's range [9.5, 10.1] holds the deeper Q of 9.5: the siblings normalise to 0.917 and
     0.833. The root's own range (its mean 50.1 / 5 = 10.02 and its children's Q) is [10.0,
-    10.05]: 1 and 0. sigma scales by (50 + 2) * 0.1 = 5.2."""
-    def search(node_bounds):
+    10.05]: 1 and 0; with a span floor of 1, 0.05 and 0. sigma scales by (50 + 2) * 0.1 = 5.2."""
+    def search(node_bounds, span_floor=1e-8):
         s = dataclasses.replace(gumbel_settings(4, considered=2, node_bounds=node_bounds),
-                                c_scale=0.1)
+                                c_scale=0.1, node_span_floor=span_floor)
         tree = cls(1, 2, 1, s)
         one_root(tree, [0.0, 0.0], value=10.0, noise=[0.0, 1.0])
         picks = []
@@ -171,16 +173,19 @@ def test_node_bounds_keep_the_gap_between_sibling_moves_that_depth_dilutes(cls):
         return picks, tree.root_policy()[0]
 
     policies = {}
-    for node_bounds, normalised in ((False, [(10.0 - 9.5) / 0.6, (10.05 - 9.5) / 0.6]),
-                                    (True, [0.0, 1.0])):
-        picks, policies[node_bounds] = search(node_bounds)
+    for node_bounds, span_floor, normalised in (
+            (False, 1e-8, [(10.0 - 9.5) / 0.6, (10.05 - 9.5) / 0.6]), (True, 1e-8, [0.0, 1.0]),
+            (True, 1.0, [0.0, 0.05])):
+        picks, policies[node_bounds, span_floor] = search(node_bounds, span_floor)
         assert picks == [(0, 1), (0, 0), (1, 0), (2, 0)]
         improved = np.log([0.5, 0.5]) + 5.2 * np.array(normalised)
         expected = np.exp(improved - improved.max()) / np.exp(improved - improved.max()).sum()
-        np.testing.assert_allclose(policies[node_bounds], expected, rtol=1e-4)
-    # the improved policy's share of the better move: 0.61 by the tree's range, 0.99 by the node's
-    assert policies[False][1] == pytest.approx(0.607, abs=1e-3)
-    assert policies[True][1] == pytest.approx(0.9945, abs=1e-4)
+        np.testing.assert_allclose(policies[node_bounds, span_floor], expected, rtol=1e-4)
+    # the improved policy's share of the better move: 0.61 by the tree's range, 0.99 by the
+    # node's, 0.56 by the node's at least 1 wide
+    assert policies[False, 1e-8][1] == pytest.approx(0.607, abs=1e-3)
+    assert policies[True, 1e-8][1] == pytest.approx(0.9945, abs=1e-4)
+    assert policies[True, 1.0][1] == pytest.approx(0.5646, abs=1e-4)
 
 
 def test_without_noise_the_move_is_deterministic_and_needs_no_uniforms():

@@ -10,12 +10,14 @@ from muzero.search.tree import RULE_PUCT, RULE_UCB
 
 
 def settings(num_simulations=10, rule=RULE_UCB, discount=1.0, fraction=0.0, freezing_moves=0,
-             temperature=1.0, alpha=0.3, bounds=(0.0, 0.0), node_bounds=False):
+             temperature=1.0, alpha=0.3, bounds=(0.0, 0.0), node_bounds=False,
+             span_floor=1e-8):
     return SearchSettings(num_simulations=num_simulations, discount=discount, rule=rule,
                           pb_c_init=1.25, pb_c_base=19652.0, dirichlet_alpha=alpha,
                           exploration_fraction=fraction, freezing_moves=freezing_moves,
                           temperature=temperature, known_value_min=bounds[0],
-                          known_value_max=bounds[1], node_bounds=node_bounds)
+                          known_value_max=bounds[1], node_bounds=node_bounds,
+                          node_span_floor=span_floor)
 
 
 def random_inputs(rng, batch, actions, players, simulations):
@@ -58,24 +60,27 @@ def search_both(s, batch, actions, players, root, steps):
     return fast, slow
 
 
-CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds, node_bounds)
+# node: None for the tree's range, else node bounds at least this wide (random values are
+# about 1 apart, so a floor of 0.7 binds at some nodes and not at others)
+CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds, node)
          for seed, (batch, players, actions) in enumerate(
              [(1, 1, 2), (3, 2, 9), (8, 3, 5), (8, 2, 9), (5, 1, 7), (2, 3, 2), (8, 1, 9)])
          for rule in (RULE_UCB, RULE_PUCT)
-         for discount, fraction, bounds, node_bounds in (
-             (1.0, 0.0, (0.0, 0.0), False), (0.9, 0.25, (0.0, 0.0), False),
-             (1.0, 0.0, (-1.0, 1.0), False), (0.9, 0.25, (0.0, 0.0), True))]
+         for discount, fraction, bounds, node in (
+             (1.0, 0.0, (0.0, 0.0), None), (0.9, 0.25, (0.0, 0.0), None),
+             (1.0, 0.0, (-1.0, 1.0), None), (0.9, 0.25, (0.0, 0.0), 1e-8),
+             (1.0, 0.25, (0.0, 0.0), 0.7))]
 
 
 @pytest.mark.parametrize(
-    "seed, batch, players, actions, rule, discount, fraction, bounds, node_bounds", CASES)
+    "seed, batch, players, actions, rule, discount, fraction, bounds, node", CASES)
 def test_numba_matches_reference_on_random_trees(seed, batch, players, actions, rule, discount,
-                                                 fraction, bounds, node_bounds):
+                                                 fraction, bounds, node):
     rng = np.random.default_rng(seed)
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
     s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds,
-                 node_bounds=node_bounds)
+                 node_bounds=node is not None, span_floor=node or 1e-8)
     fast, slow = search_both(s, batch, actions, players, root, steps)
     for move in (0, 5):
         move_number = np.full(batch, move, np.int32)
@@ -136,6 +141,36 @@ def test_node_bounds_normalise_q_by_the_node_own_range(cls):
 
     assert three_simulations(node_bounds=True) == [(0, 0), (0, 1), (2, 0)]
     assert three_simulations(node_bounds=False)[1] == (1, 0)
+
+
+def worse_move_visits(cls, gap, span_floor, simulations=50):
+    """Root visits of move 0 when every line after move 1 is worth `gap` more (values 10 and
+    10 + gap, no rewards), equal priors, node bounds at least `span_floor` wide."""
+    tree = cls(1, 2, 1, settings(num_simulations=simulations, node_bounds=True,
+                                 span_floor=span_floor))
+    tree.expand_roots(np.array([[True, True]]), np.array([0], np.int32),
+                      np.array([[10.0]], np.float32), np.zeros((1, 2), np.float32))
+    first_move = {0: None}
+    for simulation in range(simulations):
+        parents, actions = tree.select()
+        parent, action = int(parents[0]), int(actions[0])
+        move = action if parent == 0 else first_move[parent]
+        first_move[simulation + 1] = move
+        tree.expand_and_backup(np.zeros((1, 1), np.float32),
+                               np.array([[10.0 + gap * move]], np.float32),
+                               np.zeros(1, np.int32), np.zeros((1, 2), np.float32))
+    return int(round(tree.root_policy()[0, 0] * simulations))
+
+
+@pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])
+def test_a_span_floor_keeps_small_gaps_small(cls):
+    """Scaled by their own range, two moves 0.01 apart look as far apart as two moves 1 apart,
+    and the worse one gets the same few visits; with a span floor of 1 the small gap leaves
+    the visits near the prior's even split, while a gap of 1 or more still decides."""
+    assert worse_move_visits(cls, 0.01, 1e-8) == worse_move_visits(cls, 1.0, 1e-8) <= 10
+    assert worse_move_visits(cls, 0.01, 1.0) >= 20
+    assert worse_move_visits(cls, 1.0, 1.0) == worse_move_visits(cls, 1.0, 1e-8)
+    assert worse_move_visits(cls, 2.0, 1.0) == worse_move_visits(cls, 2.0, 1e-8)
 
 
 @pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])

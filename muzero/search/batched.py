@@ -171,11 +171,12 @@ class NumbaTree(SearchTree):
         s = self.settings
         if s.gumbel:
             gumbel.select_leaves(self.arrays, self._halving, self._halving.shape[0] - 1,
-                                 s.c_visit, s.c_scale, s.node_bounds, self._scratch,
-                                 self._parent_out, self._action_out)
+                                 s.c_visit, s.c_scale, s.node_bounds, s.node_span_floor,
+                                 self._scratch, self._parent_out, self._action_out)
         else:
             kernels.select_leaves(self.arrays, self._reciprocal, s.rule, s.pb_c_init,
-                                  s.pb_c_base, s.node_bounds, self._parent_out, self._action_out)
+                                  s.pb_c_base, s.node_bounds, s.node_span_floor, self._parent_out,
+                                  self._action_out)
         return self._parent_out, self._action_out
 
     def _expand_and_backup(self, reward, value, to_play, policy_logits):
@@ -195,7 +196,8 @@ class NumbaTree(SearchTree):
         s = self.settings
         if s.gumbel:
             gumbel.root_statistics(self.arrays, s.c_visit, s.c_scale, s.node_bounds,
-                                   self._scratch, self._policy_out, self._value_out)
+                                   s.node_span_floor, self._scratch, self._policy_out,
+                                   self._value_out)
         else:
             kernels.root_statistics(self.arrays, self._policy_out, self._value_out)
 
@@ -203,7 +205,7 @@ class NumbaTree(SearchTree):
         s = self.settings
         if s.gumbel:
             gumbel.choose_actions(self.arrays, s.c_visit, s.c_scale, s.node_bounds,
-                                  self._scratch, self._chosen_out)
+                                  s.node_span_floor, self._scratch, self._chosen_out)
             return self._chosen_out.copy()
         kernels.choose_actions(self.arrays, move_number, s.freezing_moves, s.temperature,
                                uniforms, self._chosen_out)

@@ -84,11 +84,12 @@ def _softmax_in_place(row):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bounds(tree, b, node, node_bounds):
-    """(low, 1 / span) that normalise Q at `node`: the node's own range with `node_bounds`, else
+def _bounds(tree, b, node, node_bounds, span_floor):
+    """(low, 1 / span) that normalise Q at `node`: the node's own range (at least `span_floor`
+    wide) with `node_bounds`, else
     the tree's (inverse span 0 while the tree has no range: every Q normalises to 0.5)."""
     if node_bounds:
-        return node_range(tree, b, node)
+        return node_range(tree, b, node, span_floor)
     low, high = tree.min_q[b], tree.max_q[b]
     return low, 1.0 / (high - low) if high > low else 0.0
 
@@ -110,8 +111,8 @@ def _best_with_visits(tree, improved, b, visits):
 
 
 @njit(cache=True, nogil=True)
-def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds, scratch,
-                  out_parent, out_action):
+def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds, span_floor,
+                  scratch, out_parent, out_action):
     """Descend every tree to an unexpanded edge by Gumbel MuZero's rules.
 
     schedule [m + 1, S] int32: tree.halving_table; scratch [B, A] float64.
@@ -124,7 +125,7 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds,
         low = tree.min_q[b]
         inverse_span = 1.0 / (tree.max_q[b] - low) if tree.max_q[b] > low else 0.0
         if node_bounds:
-            low, inverse_span = node_range(tree, b, ROOT)
+            low, inverse_span = node_range(tree, b, ROOT, span_floor)
         improved = scratch[b]
         simulation = _improved_logits(tree, b, ROOT, to_play[b, ROOT], low, inverse_span,
                                       c_visit, c_scale, improved)
@@ -140,7 +141,7 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds,
         while children[b, node, action] != UNEXPANDED:
             node = children[b, node, action]
             if node_bounds:  # the tree's range holds for the whole descent
-                low, inverse_span = node_range(tree, b, node)
+                low, inverse_span = node_range(tree, b, node, span_floor)
             total = _improved_logits(tree, b, node, to_play[b, node], low, inverse_span,
                                      c_visit, c_scale, improved)
             _softmax_in_place(improved)
@@ -156,12 +157,13 @@ def select_leaves(tree, schedule, max_considered, c_visit, c_scale, node_bounds,
 
 
 @njit(cache=True, nogil=True)
-def root_statistics(tree, c_visit, c_scale, node_bounds, scratch, out_policy, out_value):
+def root_statistics(tree, c_visit, c_scale, node_bounds, span_floor, scratch, out_policy,
+                    out_value):
     """out_policy [B, A]: the improved policy softmax(logits + sigma(completed Q)) at the root
     (the policy target); out_value [B, P]: mean backed-up root return, as in MuZero."""
     for b in range(tree.children.shape[0]):
         improved = scratch[b]
-        low, inverse_span = _bounds(tree, b, ROOT, node_bounds)
+        low, inverse_span = _bounds(tree, b, ROOT, node_bounds, span_floor)
         _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], low, inverse_span, c_visit,
                          c_scale, improved)
         _softmax_in_place(improved)
@@ -172,11 +174,11 @@ def root_statistics(tree, c_visit, c_scale, node_bounds, scratch, out_policy, ou
 
 
 @njit(cache=True, nogil=True)
-def choose_actions(tree, c_visit, c_scale, node_bounds, scratch, out_action):
+def choose_actions(tree, c_visit, c_scale, node_bounds, span_floor, scratch, out_action):
     """The move: among the most visited root actions (the halving's survivors), the best by
     g + logits + sigma(completed Q)."""
     for b in range(tree.children.shape[0]):
-        low, inverse_span = _bounds(tree, b, ROOT, node_bounds)
+        low, inverse_span = _bounds(tree, b, ROOT, node_bounds, span_floor)
         _improved_logits(tree, b, ROOT, tree.to_play[b, ROOT], low, inverse_span, c_visit,
                          c_scale, scratch[b])
         most = 0

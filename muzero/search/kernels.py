@@ -18,7 +18,6 @@ from muzero.search.tree import (
     ILLEGAL,
     NO_ACTION,
     NO_PARENT,
-    NODE_SPAN_FLOOR,
     ROOT,
     RULE_UCB,
     UNEXPANDED,
@@ -129,26 +128,26 @@ def _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def node_range(tree, b, node):
-    """(low, 1 / max(high - low, NODE_SPAN_FLOOR)) over a node's mean value and its visited
+def node_range(tree, b, node, span_floor):
+    """(low, 1 / max(high - low, span_floor)) over a node's mean value and its visited
     children's Q, for the player who moves there."""
     low = high = tree.value_sum[b, node, tree.to_play[b, node]] / tree.visit_count[b, node]
     for a in range(tree.children.shape[2]):
         if tree.children[b, node, a] >= 0:
             low = min(low, tree.edge_q[b, node, a])
             high = max(high, tree.edge_q[b, node, a])
-    return low, 1.0 / max(high - low, NODE_SPAN_FLOOR)
+    return low, 1.0 / max(high - low, span_floor)
 
 
 @njit(cache=True, nogil=True)
-def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, node_bounds, out_parent,
-                  out_action):
+def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, node_bounds, span_floor,
+                  out_parent, out_action):
     """Descend every tree from the root to an unexpanded edge.
 
     Writes out_parent [B] (the node whose hidden state the dynamics function takes) and
     out_action [B] (the action to apply there). reciprocal [S + 1]: 1 / (1 + n). With
-    `node_bounds`, Q is normalised at each node by that node's own range (see
-    SearchSettings.node_bounds) instead of the tree's.
+    `node_bounds`, Q is normalised at each node by that node's own range, at least
+    `span_floor` wide (see SearchSettings.node_bounds), instead of the tree's.
     """
     for b in range(tree.children.shape[0]):
         low = tree.min_q[b]
@@ -156,7 +155,7 @@ def select_leaves(tree, reciprocal, rule, pb_c_init, pb_c_base, node_bounds, out
         node = ROOT
         while True:
             if node_bounds:
-                low, inverse_span = node_range(tree, b, node)
+                low, inverse_span = node_range(tree, b, node, span_floor)
             action = _best_action(tree, b, node, low, inverse_span, reciprocal, rule, pb_c_init,
                                   pb_c_base)
             child = tree.children[b, node, action]

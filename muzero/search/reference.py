@@ -12,7 +12,7 @@ import numpy as np
 
 from muzero.search.batched import SearchTree
 from muzero.search.gumbel import LOW_LOGIT
-from muzero.search.tree import NODE_SPAN_FLOOR, RULE_UCB, SearchSettings, halving_schedule
+from muzero.search.tree import RULE_UCB, SearchSettings, halving_schedule
 
 
 def softmax(logits: list[float]) -> list[float]:
@@ -61,14 +61,14 @@ class MinMax:
 
 class NodeRange:
     """Node bounds (SearchSettings.node_bounds): the range of a node's mean value and its
-    visited children's Q for the player who moves there, at least NODE_SPAN_FLOOR wide."""
+    visited children's Q for the player who moves there, at least `span_floor` wide."""
 
-    def __init__(self, node: Node, discount: float):
+    def __init__(self, node: Node, discount: float, span_floor: float):
         player = node.to_play
         values = [node.value_sum[player] / node.visit_count]
         values += [child.q(player, discount) for child in node.children.values()]
         self.low = min(values)
-        self.inverse_span = 1.0 / max(max(values) - self.low, NODE_SPAN_FLOOR)
+        self.inverse_span = 1.0 / max(max(values) - self.low, span_floor)
 
     def normalise(self, q: float) -> float:
         return (q - self.low) * self.inverse_span
@@ -133,7 +133,7 @@ class ReferenceTree(SearchTree):
         """What normalises Q at `node` of tree `b`: its own range with node bounds, else the
         tree's."""
         if self.settings.node_bounds:
-            return NodeRange(node, self.settings.discount)
+            return NodeRange(node, self.settings.discount, self.settings.node_span_floor)
         return self.stats[b]
 
     def _improved_logits(self, node: Node,

@@ -50,6 +50,9 @@ class SearchSettings:
     # (DeepMind's mctx does so) instead of the whole tree's: where values shrink with the moves
     # left, the tree's range mostly measures depth, and the gaps between siblings vanish in it.
     node_bounds: bool = False
+    # ...and by at least this span, so that a gap between siblings smaller than it stays small
+    # instead of being stretched to the whole [0, 1] (config.node_span_floor)
+    node_span_floor: float = NODE_SPAN_FLOOR
     gumbel: bool = False  # Gumbel MuZero at the root and below (see gumbel.py)
     gumbel_noise: bool = False  # draw Gumbel noise at the root (self-play); off: deterministic
     considered_actions: int = 16  # m: root actions sampled by Gumbel-top-k
@@ -91,6 +94,7 @@ class SearchSettings:
             known_value_min=config.known_value_min,
             known_value_max=config.known_value_max,
             node_bounds=config.q_normalisation == "node",
+            node_span_floor=max(config.node_span_floor, NODE_SPAN_FLOOR),
             gumbel=gumbel,
             gumbel_noise=gumbel and add_noise,
             considered_actions=config.gumbel_considered_actions,
