@@ -11,7 +11,7 @@ from test_search import random_inputs, run_tree, search_both, settings, tictacto
 
 from muzero.search import MCTS, NumbaTree, ReferenceTree
 from muzero.search.model import InitialOutput, RecurrentOutput
-from muzero.search.tree import halving_schedule, halving_table
+from muzero.search.tree import NODE_SPAN_FLOOR, halving_schedule, halving_table
 
 
 def gumbel_settings(num_simulations=10, considered=16, noise=True, **options):
@@ -59,7 +59,8 @@ GUMBEL_CASES = [(seed, batch, players, actions, considered, discount, bounds, no
                      (2, 3, 2, 1), (8, 1, 9, 8)])
                 for discount, bounds, node in (
                     (1.0, (0.0, 0.0), None), (0.9, (0.0, 0.0), None),
-                    (1.0, (-1.0, 1.0), None), (1.0, (0.0, 0.0), 1e-8), (0.9, (0.0, 0.0), 1e-8),
+                    (1.0, (-1.0, 1.0), None), (1.0, (0.0, 0.0), NODE_SPAN_FLOOR),
+                    (0.9, (0.0, 0.0), NODE_SPAN_FLOOR),
                     (1.0, (0.0, 0.0), 0.7))]
 
 
@@ -73,7 +74,7 @@ def test_gumbel_numba_matches_reference_on_random_trees(seed, batch, players, ac
     root["noise"] = rng.gumbel(size=(batch, actions))
     s = dataclasses.replace(gumbel_settings(simulations, considered, discount=discount,
                                             bounds=bounds, node_bounds=node is not None),
-                            node_span_floor=node or 1e-8)
+                            node_span_floor=node or NODE_SPAN_FLOOR)
     fast, slow = search_both(s, batch, actions, players, root, steps)
     no_moves = np.zeros(batch, np.int32)
     chosen = fast.choose_actions(no_moves, rng.random(batch))
@@ -160,7 +161,7 @@ def test_node_bounds_keep_the_gap_between_sibling_moves_that_depth_dilutes(cls):
     The tree's range [9.5, 10.1] holds the deeper Q of 9.5: the siblings normalise to 0.917 and
     0.833. The root's own range (its mean 50.1 / 5 = 10.02 and its children's Q) is [10.0,
     10.05]: 1 and 0; with a span floor of 1, 0.05 and 0. sigma scales by (50 + 2) * 0.1 = 5.2."""
-    def search(node_bounds, span_floor=1e-8):
+    def search(node_bounds, span_floor=NODE_SPAN_FLOOR):
         s = dataclasses.replace(gumbel_settings(4, considered=2, node_bounds=node_bounds),
                                 c_scale=0.1, node_span_floor=span_floor)
         tree = cls(1, 2, 1, s)
@@ -174,7 +175,8 @@ def test_node_bounds_keep_the_gap_between_sibling_moves_that_depth_dilutes(cls):
 
     policies = {}
     for node_bounds, span_floor, normalised in (
-            (False, 1e-8, [(10.0 - 9.5) / 0.6, (10.05 - 9.5) / 0.6]), (True, 1e-8, [0.0, 1.0]),
+            (False, NODE_SPAN_FLOOR, [(10.0 - 9.5) / 0.6, (10.05 - 9.5) / 0.6]),
+            (True, NODE_SPAN_FLOOR, [0.0, 1.0]),
             (True, 1.0, [0.0, 0.05])):
         picks, policies[node_bounds, span_floor] = search(node_bounds, span_floor)
         assert picks == [(0, 1), (0, 0), (1, 0), (2, 0)]
@@ -183,8 +185,8 @@ def test_node_bounds_keep_the_gap_between_sibling_moves_that_depth_dilutes(cls):
         np.testing.assert_allclose(policies[node_bounds, span_floor], expected, rtol=1e-4)
     # the improved policy's share of the better move: 0.61 by the tree's range, 0.99 by the
     # node's, 0.56 by the node's at least 1 wide
-    assert policies[False, 1e-8][1] == pytest.approx(0.607, abs=1e-3)
-    assert policies[True, 1e-8][1] == pytest.approx(0.9945, abs=1e-4)
+    assert policies[False, NODE_SPAN_FLOOR][1] == pytest.approx(0.607, abs=1e-3)
+    assert policies[True, NODE_SPAN_FLOOR][1] == pytest.approx(0.9945, abs=1e-4)
     assert policies[True, 1.0][1] == pytest.approx(0.5646, abs=1e-4)
 
 

@@ -6,12 +6,12 @@ from search_models import RandomModel, TicTacToeOracle
 
 from games.tictactoe import TicTacToe
 from muzero.search import MCTS, NumbaTree, ReferenceTree, SearchSettings
-from muzero.search.tree import RULE_PUCT, RULE_UCB
+from muzero.search.tree import NODE_SPAN_FLOOR, RULE_PUCT, RULE_UCB
 
 
 def settings(num_simulations=10, rule=RULE_UCB, discount=1.0, fraction=0.0, freezing_moves=0,
              temperature=1.0, alpha=0.3, bounds=(0.0, 0.0), node_bounds=False,
-             span_floor=1e-8):
+             span_floor=NODE_SPAN_FLOOR):
     return SearchSettings(num_simulations=num_simulations, discount=discount, rule=rule,
                           pb_c_init=1.25, pb_c_base=19652.0, dirichlet_alpha=alpha,
                           exploration_fraction=fraction, freezing_moves=freezing_moves,
@@ -68,7 +68,7 @@ CASES = [(seed, batch, players, actions, rule, discount, fraction, bounds, node)
          for rule in (RULE_UCB, RULE_PUCT)
          for discount, fraction, bounds, node in (
              (1.0, 0.0, (0.0, 0.0), None), (0.9, 0.25, (0.0, 0.0), None),
-             (1.0, 0.0, (-1.0, 1.0), None), (0.9, 0.25, (0.0, 0.0), 1e-8),
+             (1.0, 0.0, (-1.0, 1.0), None), (0.9, 0.25, (0.0, 0.0), NODE_SPAN_FLOOR),
              (1.0, 0.25, (0.0, 0.0), 0.7))]
 
 
@@ -80,7 +80,7 @@ def test_numba_matches_reference_on_random_trees(seed, batch, players, actions, 
     simulations = 40
     root, steps = random_inputs(rng, batch, actions, players, simulations)
     s = settings(simulations, rule, discount, fraction, freezing_moves=2, bounds=bounds,
-                 node_bounds=node is not None, span_floor=node or 1e-8)
+                 node_bounds=node is not None, span_floor=node or NODE_SPAN_FLOOR)
     fast, slow = search_both(s, batch, actions, players, root, steps)
     for move in (0, 5):
         move_number = np.full(batch, move, np.int32)
@@ -167,10 +167,11 @@ def test_a_span_floor_keeps_small_gaps_small(cls):
     """Scaled by their own range, two moves 0.01 apart look as far apart as two moves 1 apart,
     and the worse one gets the same few visits; with a span floor of 1 the small gap leaves
     the visits near the prior's even split, while a gap of 1 or more still decides."""
-    assert worse_move_visits(cls, 0.01, 1e-8) == worse_move_visits(cls, 1.0, 1e-8) <= 10
+    no_floor = NODE_SPAN_FLOOR
+    assert worse_move_visits(cls, 0.01, no_floor) == worse_move_visits(cls, 1.0, no_floor) <= 10
     assert worse_move_visits(cls, 0.01, 1.0) >= 20
-    assert worse_move_visits(cls, 1.0, 1.0) == worse_move_visits(cls, 1.0, 1e-8)
-    assert worse_move_visits(cls, 2.0, 1.0) == worse_move_visits(cls, 2.0, 1e-8)
+    assert worse_move_visits(cls, 1.0, 1.0) == worse_move_visits(cls, 1.0, no_floor)
+    assert worse_move_visits(cls, 2.0, 1.0) == worse_move_visits(cls, 2.0, no_floor)
 
 
 @pytest.mark.parametrize("cls", [NumbaTree, ReferenceTree])

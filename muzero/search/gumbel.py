@@ -86,8 +86,8 @@ def _softmax_in_place(row):
 @njit(cache=True, nogil=True, inline="always")
 def _bounds(tree, b, node, node_bounds, span_floor):
     """(low, 1 / span) that normalise Q at `node`: the node's own range (at least `span_floor`
-    wide) with `node_bounds`, else
-    the tree's (inverse span 0 while the tree has no range: every Q normalises to 0.5)."""
+    wide) with `node_bounds`, else the tree's (inverse span 0 while the tree has no range: every
+    Q normalises to 0.5)."""
     if node_bounds:
         return node_range(tree, b, node, span_floor)
     low, high = tree.min_q[b], tree.max_q[b]
