@@ -11,8 +11,9 @@ that). The evaluation's 5000 episodes estimate the same number with a standard e
 
 Under the prior it also lists the costliest decisions: the chance of reaching the position times
 the Bayes value the chosen arm gives up (its Q against the better arm's, both followed by
-optimal play). The costs add up to the gap to the Bayes-optimal return. Not a test: a few seconds
-per run.
+optimal play). The costs add up to the gap to the Bayes-optimal return, which it also splits
+into caution (safe where the risky arm is worth more) and boldness (the reverse). Not a test: a
+few seconds per run.
 """
 
 from __future__ import annotations
@@ -92,6 +93,22 @@ def costliest_decisions(policy: dict[Counts, int], options: dict) -> list[Cost]:
     return sorted(costs, reverse=True)
 
 
+def cost_by_direction(policy: dict[Counts, int], options: dict) -> tuple[float, float]:
+    """The gap to the Bayes-optimal return split into (too cautious, too bold): the costs of
+    playing safe where risky is worth more, and of playing risky where safe is.
+
+    A learner whose value targets are the returns of its own exploring play rates an informative
+    pull below its worth (the exploration that follows it costs more than after a safe pull), so
+    its errors lean cautious; this split shows which way they lean."""
+    cautious = bold = 0.0
+    for cost, _, position in costliest_decisions(policy, options):
+        if policy[position] == RISKY:
+            bold += cost
+        else:
+            cautious += cost
+    return cautious, bold
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,8 +123,10 @@ def main() -> None:
                   f"{options['success_probability']}")
             continue
         table = _bayes_table(options["horizon"], float(options["safe_reward"]))
+        cautious, bold = cost_by_direction(policy, options)
         print(f"{run}: exact expected return {exact:.4f} "
-              f"(Bayes-optimal {table[0, 0, 0].max():.4f})")
+              f"(Bayes-optimal {table[0, 0, 0].max():.4f}; of the gap, too cautious "
+              f"{cautious:.4f}, too bold {bold:.4f})")
         for cost, chance, (successes, failures, safe_pulls) in costliest_decisions(
                 policy, options)[:arguments.show]:
             if cost <= 0.0:

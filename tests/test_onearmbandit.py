@@ -4,7 +4,12 @@ from math import factorial
 import numpy as np
 import pytest
 
-from benchmarks.bandit_exact import costliest_decisions, expected_return, positions
+from benchmarks.bandit_exact import (
+    cost_by_direction,
+    costliest_decisions,
+    expected_return,
+    positions,
+)
 from games.onearmbandit import (
     DEFAULT_OPTIONS,
     RISKY,
@@ -164,5 +169,22 @@ def test_exact_return_of_a_policy_matches_the_bayes_table():
     gap = bayes_optimal_value() - expected_return(arbitrary, options)
     assert gap > 0.5
     assert sum(cost for cost, _, _ in costliest_decisions(arbitrary, options)) == pytest.approx(gap)
+    assert sum(cost_by_direction(arbitrary, options)) == pytest.approx(gap)
     fixed = {**options, "success_probability": 0.9}
     assert expected_return(dict.fromkeys(reachable, RISKY), fixed) == pytest.approx(18.0)
+
+
+def test_cost_by_direction_names_which_way_a_policy_errs():
+    """Safe after a first failure (the Bayes player pulls the risky arm once more there) costs
+    only caution; risky after two failures (the Bayes player settles for safe) costs only
+    boldness; both splits are exact."""
+    options = dict(DEFAULT_OPTIONS)
+    table = _bayes_table(options["horizon"], options["safe_reward"])
+    bayes = {(s, f, k): int(table[s + f + k, s, f, RISKY] > table[s + f + k, s, f, SAFE])
+             for s, f, k in positions(options["horizon"])}
+    for counts, arm, cautious_expected in (((0, 1), SAFE, True), ((0, 2), RISKY, False)):
+        policy = {**bayes, **{p: arm for p in bayes if p[:2] == counts}}
+        gap = bayes_optimal_value() - expected_return(policy, options)
+        cautious, bold = cost_by_direction(policy, options)
+        assert gap > 0.01
+        assert (cautious, bold) == pytest.approx((gap, 0.0) if cautious_expected else (0.0, gap))
