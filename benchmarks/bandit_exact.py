@@ -93,15 +93,15 @@ def costliest_decisions(policy: dict[Counts, int], options: dict) -> list[Cost]:
     return sorted(costs, reverse=True)
 
 
-def cost_by_direction(policy: dict[Counts, int], options: dict) -> tuple[float, float]:
-    """The gap to the Bayes-optimal return split into (too cautious, too bold): the costs of
-    playing safe where risky is worth more, and of playing risky where safe is.
+def cost_by_direction(policy: dict[Counts, int], costs: list[Cost]) -> tuple[float, float]:
+    """The gap to the Bayes-optimal return, `costs` being `costliest_decisions(policy, ...)`,
+    split into (too cautious, too bold): the costs of playing safe where risky is worth more,
+    and of playing risky where safe is.
 
-    A learner whose value targets are the returns of its own exploring play rates an informative
-    pull below its worth (the exploration that follows it costs more than after a safe pull), so
-    its errors lean cautious; this split shows which way they lean."""
+    Which way an agent errs moved with self-play's temperature (docs/experiments.md, twelfth
+    session), so the split is printed beside every exact return."""
     cautious = bold = 0.0
-    for cost, _, position in costliest_decisions(policy, options):
+    for cost, _, position in costs:
         if policy[position] == RISKY:
             bold += cost
         else:
@@ -123,12 +123,12 @@ def main() -> None:
                   f"{options['success_probability']}")
             continue
         table = _bayes_table(options["horizon"], float(options["safe_reward"]))
-        cautious, bold = cost_by_direction(policy, options)
+        costs = costliest_decisions(policy, options)
+        cautious, bold = cost_by_direction(policy, costs)
         print(f"{run}: exact expected return {exact:.4f} "
               f"(Bayes-optimal {table[0, 0, 0].max():.4f}; of the gap, too cautious "
               f"{cautious:.4f}, too bold {bold:.4f})")
-        for cost, chance, (successes, failures, safe_pulls) in costliest_decisions(
-                policy, options)[:arguments.show]:
+        for cost, chance, (successes, failures, safe_pulls) in costs[:arguments.show]:
             if cost <= 0.0:
                 break
             arm = "risky" if policy[(successes, failures, safe_pulls)] == RISKY else "safe"

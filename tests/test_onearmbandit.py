@@ -25,6 +25,13 @@ from muzero.config import Config
 from muzero.game import GameOverError, IllegalActionError
 
 
+def bayes_policy(options: dict) -> dict:
+    """The Bayes-optimal arm in every position with a pull left (safe on ties)."""
+    table = _bayes_table(options["horizon"], options["safe_reward"])
+    return {(s, f, k): int(table[s + f + k, s, f, RISKY] > table[s + f + k, s, f, SAFE])
+            for s, f, k in positions(options["horizon"])}
+
+
 def bandit(**options):
     config = make_config()
     config = config.replace(game_options={**config.game_options, **options})
@@ -159,17 +166,16 @@ def test_exact_return_of_a_policy_matches_the_bayes_table():
     always safe returns horizon * safe_reward, and for any policy the decisions' costs add up to
     its gap to the Bayes-optimal return (each decision's Q loss, weighted by its reach)."""
     options = dict(DEFAULT_OPTIONS)
-    table = _bayes_table(options["horizon"], options["safe_reward"])
     reachable = positions(options["horizon"])
-    bayes = {(s, f, k): int(table[s + f + k, s, f, RISKY] > table[s + f + k, s, f, SAFE])
-             for s, f, k in reachable}
+    bayes = bayes_policy(options)
     assert expected_return(bayes, options) == pytest.approx(bayes_optimal_value(), abs=1e-9)
     assert expected_return(dict.fromkeys(reachable, SAFE), options) == pytest.approx(10.0)
     arbitrary = dict(zip(reachable, np.random.default_rng(0).integers(0, 2, len(reachable))))
     gap = bayes_optimal_value() - expected_return(arbitrary, options)
     assert gap > 0.5
     assert sum(cost for cost, _, _ in costliest_decisions(arbitrary, options)) == pytest.approx(gap)
-    assert sum(cost_by_direction(arbitrary, options)) == pytest.approx(gap)
+    costs = costliest_decisions(arbitrary, options)
+    assert sum(cost_by_direction(arbitrary, costs)) == pytest.approx(gap)
     fixed = {**options, "success_probability": 0.9}
     assert expected_return(dict.fromkeys(reachable, RISKY), fixed) == pytest.approx(18.0)
 
@@ -179,12 +185,10 @@ def test_cost_by_direction_names_which_way_a_policy_errs():
     only caution; risky after two failures (the Bayes player settles for safe) costs only
     boldness; both splits are exact."""
     options = dict(DEFAULT_OPTIONS)
-    table = _bayes_table(options["horizon"], options["safe_reward"])
-    bayes = {(s, f, k): int(table[s + f + k, s, f, RISKY] > table[s + f + k, s, f, SAFE])
-             for s, f, k in positions(options["horizon"])}
+    bayes = bayes_policy(options)
     for counts, arm, cautious_expected in (((0, 1), SAFE, True), ((0, 2), RISKY, False)):
         policy = {**bayes, **{p: arm for p in bayes if p[:2] == counts}}
         gap = bayes_optimal_value() - expected_return(policy, options)
-        cautious, bold = cost_by_direction(policy, options)
+        cautious, bold = cost_by_direction(policy, costliest_decisions(policy, options))
         assert gap > 0.01
         assert (cautious, bold) == pytest.approx((gap, 0.0) if cautious_expected else (0.0, gap))
