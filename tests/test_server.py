@@ -7,6 +7,7 @@ import dataclasses
 import io
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -520,6 +521,31 @@ def test_client_gives_up_after_its_patience_on_a_dead_server():
     with pytest.raises(ServerUnavailable, match="did not answer GET stats within 1 s"):
         client.stats()
     assert time.monotonic() - started >= 1.0  # it waited its patience (no upper bound: timing)
+
+
+def test_client_retries_an_answer_cut_short():
+    """A server killed while it sends its answer leaves the body short of its Content-Length;
+    the client repeats the request (as after a refused connection) instead of raising."""
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n"
+               b"\r\n{\"ga", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 12\r\nConnection: close\r\n\r\n{\"games\": 3}"]
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests_seen = []
+
+    def serve():
+        for answer in answers:
+            connection, _ = listener.accept()
+            with connection:
+                requests_seen.append(connection.recv(65536).split(b"\r\n")[0])
+                connection.sendall(answer)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    client = HttpClient(f"127.0.0.1:{listener.getsockname()[1]}", patience=10.0)
+    assert client.stats() == {"games": 3}
+    server.join(timeout=10)
+    listener.close()
+    assert requests_seen == [b"GET /api/v1/stats HTTP/1.1"] * 2
 
 
 @pytest.mark.parametrize("given, expected", [

@@ -75,7 +75,10 @@ class HttpClient:
             try:
                 response = self.session.request(method, f"{self.url}/api/v1/{path}",
                                                 timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as error:
+                # ChunkedEncodingError: the server died while sending its answer (the body cut
+                # short); every request is safe to repeat (uploads carry an id), so retry it
                 problem = f"{type(error).__name__}"
             else:
                 if response.status_code not in RETRIED_STATUS:
