@@ -3,6 +3,10 @@
 `Agent.search_games` runs one search for many games at once (evaluation uses it for every game
 whose agent is to move); `Agent.select_action` is the `Player` protocol for one game. There is no
 exploration noise and the most visited move is played, so the same position gives the same move.
+A game that declares symmetries (a board that looks the same rotated or mirrored) is searched in
+every view at once, and the move played is the one most visited over all views
+(`agent_symmetries`): the network's mistakes are not symmetric, so the views outvote a view's
+mistake, as AlphaGo averaged its evaluations over the board's eight views.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from muzero.search.batched import NumbaTree
 from muzero.search.mcts import MCTS, SearchResult
 from muzero.search.model import Model
 from muzero.search.tree import SearchSettings
+from muzero.symmetry import Augmentation, symmetries_from_plugin, with_identity
 
 
 class Agent:
@@ -33,6 +38,7 @@ class Agent:
         self.model = model
         self.max_batch = max_batch
         self._mcts: MCTS | None = None
+        self._view_maps: Augmentation | None = None
 
     def _search(self, rows: int, num_actions: int, num_players: int) -> MCTS:
         """A search with room for `rows` trees, grown (never shrunk) as larger batches come."""
@@ -45,24 +51,57 @@ class Agent:
             self._mcts = MCTS(tree, np.random.default_rng(0))
         return self._mcts
 
+    def _views(self, game: Game) -> Augmentation | None:
+        """The views searched for each position: None for one (the position as it is)."""
+        if self._view_maps is None:
+            found = (symmetries_from_plugin(self.plugin, self.config)
+                     if self.config.agent_symmetries else [])
+            self._view_maps = Augmentation(
+                with_identity(found, game.observation_shape, game.num_actions),
+                game.observation_shape, game.num_actions)
+        return self._view_maps if self._view_maps.count > 1 else None
+
     def search_games(self, games: Sequence[Game]) -> SearchResult:
         """One batched search for the player to move in each game (none may be over)."""
         if not games:
             raise ValueError("search_games needs at least one game")
         first = games[0]
-        mcts = self._search(min(len(games), self.max_batch), first.num_actions,
-                            first.num_players)
+        views = self._views(first)
+        per_chunk = max(1, self.max_batch // (views.count if views else 1))
+        rows = min(len(games), per_chunk) * (views.count if views else 1)
+        mcts = self._search(rows, first.num_actions, first.num_players)
         parts = []
-        for start in range(0, len(games), self.max_batch):
-            chunk = games[start:start + self.max_batch]
+        for start in range(0, len(games), per_chunk):
+            chunk = games[start:start + per_chunk]
             observations = np.stack([game.observation() for game in chunk])
             legal = np.stack([game.legal_actions() for game in chunk])
             to_play = np.array([game.to_play() for game in chunk], dtype=np.int32)
-            parts.append(mcts.run(self.model, observations, legal, to_play,
-                                  np.zeros(len(chunk), np.int32)))
+            if views is None:
+                parts.append(mcts.run(self.model, observations, legal, to_play,
+                                      np.zeros(len(chunk), np.int32)))
+            else:
+                parts.append(self._search_views(mcts, views, observations, legal, to_play))
         if len(parts) == 1:
             return parts[0]
         return SearchResult(*(np.concatenate(fields) for fields in zip(*parts)))
+
+    def _search_views(self, mcts: MCTS, views: Augmentation, observations: np.ndarray,
+                      legal: np.ndarray, to_play: np.ndarray) -> SearchResult:
+        """One search per view of each position, in one batch (view-major); the views' visit
+        shares (or Gumbel's improved policies) added in the original moves, their root values
+        averaged, and the move with the largest sum played (ties to the lowest index)."""
+        count, batch = views.count, len(observations)
+        chosen = np.repeat(np.arange(count), batch)
+        result = mcts.run(self.model,
+                          views.observations(np.tile(observations, (count,) + (1,) * (
+                              observations.ndim - 1)), chosen),
+                          views.masks(np.tile(legal, (count, 1)), chosen),
+                          np.tile(to_play, count), np.zeros(count * batch, np.int32))
+        policy = views.restore(result.policy, chosen).reshape(count, batch, -1).mean(axis=0)
+        root_value = result.root_value.reshape(count, batch, -1).mean(axis=0)
+        actions = np.where(legal, policy, -1.0).argmax(axis=1).astype(result.actions.dtype)
+        return SearchResult(actions, policy.astype(result.policy.dtype),
+                            root_value.astype(result.root_value.dtype))
 
     def select_action(self, game: Game) -> int:
         """The agent's move in `game`'s current position (search included, deterministic)."""

@@ -3,7 +3,9 @@
 A board game that looks the same mirrored or rotated teaches the network eight positions per
 position stored. The replay buffer draws one symmetry per sample and applies it through this
 module, so augmentation is one job in one place, and a game without symmetries (or a run with
-`augment_symmetries` off) gets the identity at no extra cost beyond a gather.
+`augment_symmetries` off) gets the identity at no extra cost beyond a gather. The agent uses the
+same gathers the other way round: it searches every view of a position and adds the views'
+visit shares back in the original moves (`muzero.agent`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class Augmentation:
         self._policy_index = np.stack([s.action_index for s in chosen])  # [S, A]
         self._action_map = np.argsort(self._policy_index, axis=1).astype(np.int32)  # [S, A]
 
+    @property
+    def count(self) -> int:
+        """How many symmetries (the identity alone counts one)."""
+        return len(self._policy_index)
+
     def draw(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
         """One symmetry per sample [B]."""
         return rng.integers(len(self._policy_index), size=batch_size)
@@ -73,3 +80,21 @@ class Augmentation:
     def policies(self, policies: np.ndarray, chosen: np.ndarray) -> np.ndarray:
         """policies [B, K + 1, A] permuted by each sample's symmetry."""
         return np.take_along_axis(policies, self._policy_index[chosen][:, None, :], 2)
+
+    def masks(self, masks: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        """Per-action rows [B, A] (legal moves) permuted by each sample's symmetry."""
+        return np.take_along_axis(masks, self._policy_index[chosen], 1)
+
+    def restore(self, policies: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        """Per-action rows [B, A] of transformed positions, back in the original actions."""
+        return np.take_along_axis(policies, self._action_map[chosen], 1)
+
+
+def with_identity(symmetries: Sequence[Symmetry], observation_shape: tuple[int, ...],
+                  num_actions: int) -> list[Symmetry]:
+    """The identity first, then the other symmetries: every distinct view of a position."""
+    identity = Symmetry(np.arange(int(np.prod(observation_shape))), np.arange(num_actions))
+    others = [symmetry for symmetry in symmetries
+              if not (np.array_equal(symmetry.observation_index, identity.observation_index)
+                      and np.array_equal(symmetry.action_index, identity.action_index))]
+    return [identity, *others]
