@@ -36,6 +36,12 @@ def _ratio_lines() -> list[str]:
         "selfplay envs=64 positions/s")
     if one and many:
         lines.append(f"self-play throughput envs=64 / envs=1: {many / one:.1f}x")
+    for batch in (1, 100):
+        one = FIGURES.get(f"agent one view B={batch} decisions/s")
+        eight = FIGURES.get(f"agent 8 views B={batch} decisions/s")
+        if one and eight:
+            lines.append(f"agent decision time, 8 views / one view at B={batch}: "
+                         f"{one / eight:.1f}x")
     return lines
 
 

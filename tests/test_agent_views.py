@@ -40,7 +40,7 @@ def test_the_agent_plays_the_move_most_visited_over_the_eight_views_of_the_board
     one_view = Agent(TICTACTOE, config.replace(agent_symmetries=False), model)
     positions = random_positions(40, seed=5)
     found = every_view.search_games([game for game, _ in positions])
-    cells = [sigma for _, sigma in symmetries(config)]  # view cell c holds the board's cell sigma[c]
+    cells = [sigma for _, sigma in symmetries(config)]  # view cell c: the board's sigma[c]
     for row, (game, moves) in enumerate(positions):
         shares, values = np.zeros(9), []
         for sigma in cells:
