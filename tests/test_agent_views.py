@@ -54,7 +54,7 @@ def test_the_agent_plays_the_move_most_visited_over_the_eight_views_of_the_board
         np.testing.assert_allclose(found.policy[row], shares / len(cells), atol=1e-6)
         np.testing.assert_allclose(found.root_value[row], np.mean(values, axis=0), atol=1e-5)
     single = one_view.search_games([game for game, _ in positions]).actions
-    assert (single != found.actions).sum() >= 5  # the views do outvote the board's own search
+    assert (single != found.actions).sum() >= 5  # 25 of 40: the views do outvote the one search
 
 
 def test_a_game_without_symmetries_is_searched_once():
