@@ -27,12 +27,12 @@ def inference():
 
 
 def positions(count: int) -> list:
-    """Positions after two to six random moves, seeded."""
+    """Positions after two to four random moves (no game ends before five), seeded."""
     rng = np.random.default_rng(0)
     found = []
     for _ in range(count):
         game = PLUGIN.make_game(CONFIG, rng)
-        for _ in range(int(rng.integers(2, 7))):
+        for _ in range(int(rng.integers(2, 5))):
             game.step(int(rng.choice(np.flatnonzero(game.legal_actions()))))
         found.append(game)
     return found
