@@ -67,9 +67,10 @@ class Agent:
             raise ValueError("search_games needs at least one game")
         first = games[0]
         views = self._views(first)
-        per_chunk = max(1, self.max_batch // (views.count if views else 1))
-        rows = min(len(games), per_chunk) * (views.count if views else 1)
-        mcts = self._search(rows, first.num_actions, first.num_players)
+        trees_per_game = views.count if views else 1
+        per_chunk = max(1, self.max_batch // trees_per_game)
+        mcts = self._search(min(len(games), per_chunk) * trees_per_game, first.num_actions,
+                            first.num_players)
         parts = []
         for start in range(0, len(games), per_chunk):
             chunk = games[start:start + per_chunk]
@@ -93,9 +94,8 @@ class Agent:
         count, batch = views.count, len(observations)
         chosen = np.repeat(np.arange(count), batch)
         result = mcts.run(self.model,
-                          views.observations(np.tile(observations, (count,) + (1,) * (
-                              observations.ndim - 1)), chosen),
-                          views.masks(np.tile(legal, (count, 1)), chosen),
+                          views.observations(np.concatenate([observations] * count), chosen),
+                          views.masks(np.concatenate([legal] * count), chosen),
                           np.tile(to_play, count), np.zeros(count * batch, np.int32))
         policy = views.restore(result.policy, chosen).reshape(count, batch, -1).mean(axis=0)
         root_value = result.root_value.reshape(count, batch, -1).mean(axis=0)

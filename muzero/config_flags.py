@@ -56,7 +56,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
         groups[field.metadata["runtime"]].add_argument(
             _flag(field), dest=field.name, type=PARSERS.get(kind, kind),
             default=argparse.SUPPRESS, metavar="JSON" if kind is dict else kind.__name__.upper(),
-            help=field.metadata["help"])
+            help=field.metadata["help"].replace("%", "%%"))  # argparse %-formats help
 
 
 def config_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
