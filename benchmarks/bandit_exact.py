@@ -14,6 +14,12 @@ the Bayes value the chosen arm gives up (its Q against the better arm's, both fo
 optimal play). The costs add up to the gap to the Bayes-optimal return, which it also splits
 into caution (safe where the risky arm is worth more) and boldness (the reverse). Not a test: a
 few seconds per run.
+
+With `--values` it also says why a decision goes wrong: at the decision and at the positions each
+arm leads to, the network's value beside the mean of the value targets its checkpoint's replay
+buffer holds there (the whole window, then its newer half) and the Bayes value. A network that
+tracks the window's mean where that mean sits below Bayes is fitting stale returns of exploring
+self-play, not failing to fit (docs/experiments.md, fifteenth session).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 
 from games.onearmbandit import DEFAULT_OPTIONS, RISKY, OneArmBandit, _bayes_table
 from muzero import load_agent
+from muzero.checkpoint import AGENT, load_checkpoint
 
 Counts = tuple[int, int, int]  # risky successes, risky failures, safe pulls
 
@@ -64,6 +71,58 @@ def expected_return(policy: dict[Counts, int], options: dict) -> float:
                 + (1.0 - pays) * value(successes, failures + 1, safe_pulls))
 
     return value(0, 0, 0)
+
+
+def stored_target_means(observations: np.ndarray, values: np.ndarray, position_ids: np.ndarray,
+                        horizon: int) -> dict[Counts, tuple[float, int, float, int]]:
+    """Per position: (mean value target, rows, the same over the newer half of the rows, rows
+    there), from a replay buffer's arrays (observations [N, 3] of counts / horizon, values
+    [N, 1], position_ids [N], -1 for an empty row). Age is the running id of the rows."""
+    filled = position_ids >= 0
+    counts = np.rint(observations[filled] * horizon).astype(np.int64)
+    targets = values[filled, 0].astype(np.float64)
+    ids = position_ids[filled]
+    newer = ids >= np.median(ids) if len(ids) else np.zeros(0, bool)
+    sums: dict[Counts, list[float]] = {}
+    for position, target, is_newer in zip(map(tuple, counts.tolist()), targets, newer):
+        entry = sums.setdefault(position, [0.0, 0, 0.0, 0])
+        entry[0] += target
+        entry[1] += 1
+        if is_newer:
+            entry[2] += target
+            entry[3] += 1
+    return {position: (total / rows, rows, new_total / new_rows if new_rows else float("nan"),
+                       new_rows)
+            for position, (total, rows, new_total, new_rows) in sums.items()}
+
+
+def print_values(run: str, decisions: list[Counts], options: dict) -> None:
+    """The network's value, the replay's mean targets and the Bayes value at each decision and
+    at the positions its arms lead to."""
+    horizon = options["horizon"]
+    checkpoint = load_checkpoint(run, AGENT)
+    replay = checkpoint.replay_arrays()
+    means = stored_target_means(replay["observations"], replay["values"],
+                                replay["position_id"], horizon)
+    agent = load_agent(checkpoint)
+    table = _bayes_table(horizon, float(options["safe_reward"]))
+    print(f"  values ({checkpoint.path.name}): network / replay's mean target, whole window (rows)"
+          f" / newer half (rows) / Bayes")
+    for successes, failures, safe_pulls in decisions:
+        print(f"  at {successes} successes {failures} failures {safe_pulls} safe pulls and after:")
+        for label, position in (("here", (successes, failures, safe_pulls)),
+                                ("safe pull", (successes, failures, safe_pulls + 1)),
+                                ("risky pays", (successes + 1, failures, safe_pulls)),
+                                ("risky fails", (successes, failures + 1, safe_pulls))):
+            if sum(position) >= horizon:
+                continue
+            observation = np.array([position], np.float32) / np.float32(horizon)
+            value = float(agent.model.initial_inference(observation).value[0, 0])
+            mean, rows, newer, newer_rows = means.get(position, (float("nan"), 0,
+                                                                 float("nan"), 0))
+            bayes = table[sum(position), position[0], position[1]].max()
+            print(f"    {label:11s} {position}: {value:6.2f} / {mean:6.2f} ({rows}) / "
+                  f"{newer:6.2f} ({newer_rows}) / {bayes:6.2f}")
 
 
 Cost = tuple[float, float, Counts]  # reach x Bayes value given up, reach, position
@@ -114,6 +173,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="checkpoint or run folders of onearmbandit")
     parser.add_argument("--show", type=int, default=5, help="costliest decisions to list")
+    parser.add_argument("--values", type=int, default=0, metavar="N",
+                        help="for the N costliest decisions, the values behind them (see above)")
     arguments = parser.parse_args()
     for run in arguments.runs:
         policy, options = agent_policy(run)
@@ -134,6 +195,9 @@ def main() -> None:
             arm = "risky" if policy[(successes, failures, safe_pulls)] == RISKY else "safe"
             print(f"  costs {cost:.4f}: reached with chance {chance:.3f}, {successes} successes "
                   f"{failures} failures {safe_pulls} safe pulls, plays {arm}")
+        if arguments.values:
+            costly = [position for cost, _, position in costs[:arguments.values] if cost > 0.0]
+            print_values(run, costly, options)
 
 
 if __name__ == "__main__":

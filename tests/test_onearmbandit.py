@@ -9,6 +9,7 @@ from benchmarks.bandit_exact import (
     costliest_decisions,
     expected_return,
     positions,
+    stored_target_means,
 )
 from games.onearmbandit import (
     DEFAULT_OPTIONS,
@@ -178,6 +179,25 @@ def test_exact_return_of_a_policy_matches_the_bayes_table():
     assert sum(cost_by_direction(arbitrary, costs)) == pytest.approx(gap)
     fixed = {**options, "success_probability": 0.9}
     assert expected_return(dict.fromkeys(reachable, RISKY), fixed) == pytest.approx(18.0)
+
+
+def test_stored_target_means_split_the_window_by_age():
+    """benchmarks/bandit_exact.py --values: each position's mean value target over the filled
+    rows of a replay buffer, and over the newer half by running id (not by row: the buffer is a
+    ring, so its newest rows can sit before its oldest)."""
+    horizon = 20
+    counts = np.array([[0, 1, 0], [0, 1, 0], [0, 0, 0], [0, 1, 0], [0, 2, 0], [0, 0, 0]])
+    observations = counts.astype(np.float32) / np.float32(horizon)
+    values = np.array([[9.0], [7.0], [11.0], [8.0], [5.0], [99.0]], np.float32)
+    position_ids = np.array([5, 1, 4, 2, 3, -1])  # row 5 empty; ids 3, 4, 5 are the newer half
+    means = stored_target_means(observations, values, position_ids, horizon)
+    assert set(means) == {(0, 1, 0), (0, 0, 0), (0, 2, 0)}
+    assert means[(0, 1, 0)] == pytest.approx((8.0, 3, 9.0, 1))
+    assert means[(0, 0, 0)] == pytest.approx((11.0, 1, 11.0, 1))
+    assert means[(0, 2, 0)] == pytest.approx((5.0, 1, 5.0, 1))
+    older_only = stored_target_means(observations[[1, 3]], values[[1, 3]], np.array([1, 0]),
+                                     horizon)
+    assert older_only[(0, 1, 0)][:2] == pytest.approx((7.5, 2))
 
 
 def test_cost_by_direction_names_which_way_a_policy_errs():
