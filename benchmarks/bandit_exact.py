@@ -42,17 +42,19 @@ def positions(horizon: int) -> list[Counts]:
             for f in range(t - s + 1)]
 
 
+def game_at(position: Counts, options: dict) -> OneArmBandit:
+    """A game standing at `position`, for the agent to search or encode."""
+    game = OneArmBandit(np.random.default_rng(0), **options)
+    game.successes, game.failures, game.safe_pulls = position
+    return game
+
+
 def agent_policy(run: str) -> tuple[dict[Counts, int], dict]:
     """The agent's arm in every position with a pull left, and the game options it learned."""
     agent = load_agent(run)
     options = {**DEFAULT_OPTIONS, **agent.config.game_options}
     reachable = positions(options["horizon"])
-    games = []
-    for successes, failures, safe_pulls in reachable:
-        game = OneArmBandit(np.random.default_rng(0), **options)
-        game.successes, game.failures, game.safe_pulls = successes, failures, safe_pulls
-        games.append(game)
-    actions = agent.search_games(games).actions
+    actions = agent.search_games([game_at(position, options) for position in reachable]).actions
     return dict(zip(reachable, (int(a) for a in actions))), options
 
 
@@ -116,7 +118,7 @@ def print_values(run: str, decisions: list[Counts], options: dict) -> None:
                                 ("risky fails", (successes, failures + 1, safe_pulls))):
             if sum(position) >= horizon:
                 continue
-            observation = np.array([position], np.float32) / np.float32(horizon)
+            observation = game_at(position, options).observation()[None]
             value = float(agent.model.initial_inference(observation).value[0, 0])
             mean, rows, newer, newer_rows = means.get(position, (float("nan"), 0,
                                                                  float("nan"), 0))

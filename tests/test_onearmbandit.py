@@ -9,6 +9,7 @@ from benchmarks.bandit_exact import (
     costliest_decisions,
     expected_return,
     positions,
+    print_values,
     stored_target_means,
 )
 from games.onearmbandit import (
@@ -22,8 +23,11 @@ from games.onearmbandit import (
     make_game,
     reference_value,
 )
+from muzero import load_agent
 from muzero.config import Config
 from muzero.game import GameOverError, IllegalActionError
+from muzero.plugins import load_game
+from muzero.synchronous import SynchronousRun
 
 
 def bayes_policy(options: dict) -> dict:
@@ -198,6 +202,34 @@ def test_stored_target_means_split_the_window_by_age():
     older_only = stored_target_means(observations[[1, 3]], values[[1, 3]], np.array([1, 0]),
                                      horizon)
     assert older_only[(0, 1, 0)][:2] == pytest.approx((7.5, 2))
+
+
+def test_print_values_reads_a_real_run(tmp_path, capsys):
+    """`--values` on a run that trained: each row shows the network's value of the position's
+    real encoding, the replay's rows there and the Bayes value; the first position's rows are
+    every stored game's first move."""
+    config = make_config().replace(
+        hidden_size=16, jit_compile=False, num_simulations=4, batch_size=16, num_envs=4,
+        games_per_iteration=4, num_games=8, num_steps=4, checkpoint_interval=4,
+        num_eval_games=0, replay_capacity=1000)
+    SynchronousRun(load_game("onearmbandit"), config, tmp_path, progress_bars=False,
+                   log=lambda _: None).run()
+    options = dict(DEFAULT_OPTIONS)
+    print_values(str(tmp_path), [(0, 0, 0)], options)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("  values (step-000004)")
+    rows = {line.split("(")[0].strip(): line.split(":")[1].split("/") for line in lines[2:]}
+    assert set(rows) == {"here", "safe pull", "risky pays", "risky fails"}
+    agent = load_agent(tmp_path)
+    for label, counts in (("here", (0, 0, 0)), ("risky fails", (0, 1, 0))):
+        observation = np.array([counts], np.float32) / 20  # the game's encoding, by hand
+        network = float(rows[label][0])
+        assert network == pytest.approx(
+            float(agent.model.initial_inference(observation).value[0, 0]), abs=0.006)
+    assert "(8)" in rows["here"][1]  # 8 games stored, each starting at (0, 0, 0)
+    assert float(rows["here"][3]) == pytest.approx(bayes_optimal_value(), abs=0.006)
+    table = _bayes_table(20, 0.5)
+    assert float(rows["risky fails"][3]) == pytest.approx(table[1, 0, 1].max(), abs=0.006)
 
 
 def test_cost_by_direction_names_which_way_a_policy_errs():
