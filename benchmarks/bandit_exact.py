@@ -31,6 +31,7 @@ import numpy as np
 
 from games.onearmbandit import DEFAULT_OPTIONS, RISKY, OneArmBandit, _bayes_table
 from muzero import load_agent
+from muzero.agent import Agent
 from muzero.checkpoint import AGENT, load_checkpoint
 
 Counts = tuple[int, int, int]  # risky successes, risky failures, safe pulls
@@ -51,7 +52,11 @@ def game_at(position: Counts, options: dict) -> OneArmBandit:
 
 def agent_policy(run: str) -> tuple[dict[Counts, int], dict]:
     """The agent's arm in every position with a pull left, and the game options it learned."""
-    agent = load_agent(run)
+    return policy_of(load_agent(run))
+
+
+def policy_of(agent: Agent) -> tuple[dict[Counts, int], dict]:
+    """`agent_policy` for an agent already loaded."""
     options = {**DEFAULT_OPTIONS, **agent.config.game_options}
     reachable = positions(options["horizon"])
     actions = agent.search_games([game_at(position, options) for position in reachable]).actions
@@ -84,29 +89,28 @@ def stored_target_means(observations: np.ndarray, values: np.ndarray, position_i
     counts = np.rint(observations[filled] * horizon).astype(np.int64)
     targets = values[filled, 0].astype(np.float64)
     ids = position_ids[filled]
-    newer = ids >= np.median(ids) if len(ids) else np.zeros(0, bool)
-    sums: dict[Counts, list[float]] = {}
-    for position, target, is_newer in zip(map(tuple, counts.tolist()), targets, newer):
-        entry = sums.setdefault(position, [0.0, 0, 0.0, 0])
-        entry[0] += target
-        entry[1] += 1
-        if is_newer:
-            entry[2] += target
-            entry[3] += 1
-    return {position: (total / rows, rows, new_total / new_rows if new_rows else float("nan"),
-                       new_rows)
-            for position, (total, rows, new_total, new_rows) in sums.items()}
+    newer = (ids >= np.median(ids)) if len(ids) else np.zeros(0, bool)
+    found, which = np.unique(counts, axis=0, return_inverse=True)
+    which = which.ravel()
+    rows = np.bincount(which, minlength=len(found))
+    newer_rows = np.bincount(which, weights=newer, minlength=len(found)).astype(np.int64)
+    totals = np.bincount(which, weights=targets, minlength=len(found))
+    newer_totals = np.bincount(which, weights=targets * newer, minlength=len(found))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        newer_means = newer_totals / newer_rows
+    return {tuple(position): (total / count, int(count), float(newer_mean), int(newer_count))
+            for position, total, count, newer_mean, newer_count
+            in zip(found.tolist(), totals, rows, newer_means, newer_rows)}
 
 
-def print_values(run: str, decisions: list[Counts], options: dict) -> None:
-    """The network's value, the replay's mean targets and the Bayes value at each decision and
-    at the positions its arms lead to."""
+def print_values(run: str, agent: Agent, decisions: list[Counts], options: dict) -> None:
+    """The network's value (`agent`, the run's), the replay's mean targets and the Bayes value
+    at each decision and at the positions its arms lead to."""
     horizon = options["horizon"]
     checkpoint = load_checkpoint(run, AGENT)
     replay = checkpoint.replay_arrays()
     means = stored_target_means(replay["observations"], replay["values"],
                                 replay["position_id"], horizon)
-    agent = load_agent(checkpoint)
     table = _bayes_table(horizon, float(options["safe_reward"]))
     print(f"  values ({checkpoint.path.name}): network / replay's mean target, whole window (rows)"
           f" / newer half (rows) / Bayes")
@@ -179,7 +183,8 @@ def main() -> None:
                         help="for the N costliest decisions, the values behind them (see above)")
     arguments = parser.parse_args()
     for run in arguments.runs:
-        policy, options = agent_policy(run)
+        agent = load_agent(run)
+        policy, options = policy_of(agent)
         exact = expected_return(policy, options)
         if options["success_probability"] is not None:
             print(f"{run}: exact expected return {exact:.4f} at success probability "
@@ -199,7 +204,7 @@ def main() -> None:
                   f"{failures} failures {safe_pulls} safe pulls, plays {arm}")
         if arguments.values:
             costly = [position for cost, _, position in costs[:arguments.values] if cost > 0.0]
-            print_values(run, costly, options)
+            print_values(run, agent, costly, options)
 
 
 if __name__ == "__main__":

@@ -215,12 +215,12 @@ def test_print_values_reads_a_real_run(tmp_path, capsys):
     SynchronousRun(load_game("onearmbandit"), config, tmp_path, progress_bars=False,
                    log=lambda _: None).run()
     options = dict(DEFAULT_OPTIONS)
-    print_values(str(tmp_path), [(0, 0, 0)], options)
+    agent = load_agent(tmp_path)
+    print_values(str(tmp_path), agent, [(0, 0, 0)], options)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("  values (step-000004)")
     rows = {line.split("(")[0].strip(): line.split(":")[1].split("/") for line in lines[2:]}
     assert set(rows) == {"here", "safe pull", "risky pays", "risky fails"}
-    agent = load_agent(tmp_path)
     for label, counts in (("here", (0, 0, 0)), ("risky fails", (0, 1, 0))):
         observation = np.array([counts], np.float32) / 20  # the game's encoding, by hand
         network = float(rows[label][0])
