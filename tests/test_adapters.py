@@ -185,8 +185,8 @@ def test_connect_four_chance_and_three_player_games_play_to_the_end():
     rng = np.random.default_rng(3)
     four = load_game("spiel:connect_four")
     game = four.make_game(four.make_config(), rng)
-    assert game.observation_shape == (5, 6, 7) and game.num_actions == 7
-    assert game.observation().shape == (5, 6, 7)
+    assert game.observation_shape == (6, 7, 5) and game.num_actions == 7
+    assert game.observation().shape == (6, 7, 5)
     rewards = random_play(game, rng)
     assert game.terminal() and rewards.sum(axis=0).sum() == 0  # zero-sum at the end
     assert "mcts" in four.opponents and "minimax" not in four.opponents  # 42 moves: too long
@@ -204,7 +204,7 @@ def test_connect_four_chance_and_three_player_games_play_to_the_end():
     assert seen_players == {0, 1, 2} and moves < game.time_limit
 
 
-def test_spiel_observation_is_the_tensor_then_a_plane_per_player_saying_who_moves():
+def test_spiel_observation_is_the_board_channels_last_then_a_plane_per_player_saying_who_moves():
     """Connect four's tensor is absolute (pieces of player 0, of player 1, empty): without the
     planes, who moves would only be implied by the parity of the piece count."""
     import pyspiel
@@ -217,9 +217,11 @@ def test_spiel_observation_is_the_tensor_then_a_plane_per_player_saying_who_move
         mover = game.to_play()
         assert mover == reference.current_player()
         expected = np.asarray(reference.observation_tensor(mover), np.float32).reshape(3, 6, 7)
-        np.testing.assert_array_equal(observation[:3], expected)
-        np.testing.assert_array_equal(observation[3 + mover], np.ones((6, 7)))
-        np.testing.assert_array_equal(observation[3 + (1 - mover)], np.zeros((6, 7)))
+        assert observation.shape == (6, 7, 5)  # channels-last, for the convolutions
+        for plane in range(3):
+            np.testing.assert_array_equal(observation[:, :, plane], expected[plane])
+        np.testing.assert_array_equal(observation[:, :, 3 + mover], np.ones((6, 7)))
+        np.testing.assert_array_equal(observation[:, :, 3 + (1 - mover)], np.zeros((6, 7)))
         action = int(rng.choice(np.flatnonzero(game.legal_actions())))
         game.step(action)
         reference.apply_action(action)
