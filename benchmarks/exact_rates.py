@@ -158,8 +158,8 @@ def boards_in_replay(checkpoint: str, game: str) -> set[tuple[int, ...]]:
     planes = arrays["observations"][held]
     if game == "tictactoe":  # [3, 3, planes]: X, O, to play
         crosses, noughts = planes[..., 0], planes[..., 1]
-    else:  # OpenSpiel's [planes, 3, 3]: empty, nought, cross
-        crosses, noughts = planes[:, 2], planes[:, 1]
+    else:  # OpenSpiel's planes channels-last, [3, 3, planes]: empty, nought, cross, movers
+        crosses, noughts = planes[..., 2], planes[..., 1]
     boards = np.unique((crosses + 2 * noughts).reshape(len(planes), 9).astype(int), axis=0)
     return {canonical(tuple(board)) for board in boards}
 
