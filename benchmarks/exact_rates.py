@@ -149,18 +149,22 @@ def canonical(board: tuple[int, ...]) -> tuple[int, ...]:
     return min(tuple(int(cell) for cell in cells[sigma]) for sigma in CELL_SYMMETRIES)
 
 
+def boards_of(observations: np.ndarray, game: str) -> np.ndarray:
+    """The boards [N, 9] (0 empty, 1 X, 2 O, the native game's cells) that observations show."""
+    if game == "tictactoe":  # [3, 3, planes]: X, O, to play
+        crosses, noughts = observations[..., 0], observations[..., 1]
+    else:  # OpenSpiel's planes channels-last, [3, 3, planes]: empty, nought, cross, movers
+        crosses, noughts = observations[..., 2], observations[..., 1]
+    return (crosses + 2 * noughts).reshape(len(observations), 9).astype(int)
+
+
 def boards_in_replay(checkpoint: str, game: str) -> set[tuple[int, ...]]:
     """The positions (up to symmetry) in the checkpoint's replay window."""
     from muzero.checkpoint import AGENT, load_checkpoint
 
     arrays = load_checkpoint(checkpoint, AGENT).replay_arrays()
     held = arrays["priorities"] > 0  # empty and evicted rows have none
-    planes = arrays["observations"][held]
-    if game == "tictactoe":  # [3, 3, planes]: X, O, to play
-        crosses, noughts = planes[..., 0], planes[..., 1]
-    else:  # OpenSpiel's planes channels-last, [3, 3, planes]: empty, nought, cross, movers
-        crosses, noughts = planes[..., 2], planes[..., 1]
-    boards = np.unique((crosses + 2 * noughts).reshape(len(planes), 9).astype(int), axis=0)
+    boards = np.unique(boards_of(arrays["observations"][held], game), axis=0)
     return {canonical(tuple(board)) for board in boards}
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from benchmarks.exact_rates import as_agent_game, reachable_positions
+from benchmarks.exact_rates import as_agent_game, boards_of, reachable_positions
 from games.tictactoe import TicTacToe
 from muzero.__main__ import build_parser, main
 from muzero.adapters.defaults import EnvironmentFacts, derive_config
@@ -419,6 +419,10 @@ def test_exact_rates_rebuild_every_tictactoe_position_in_openspiel():
         game = as_agent_game(agent, position)
         assert not game.terminal() and game.to_play() == position.to_play()
         np.testing.assert_array_equal(game.legal_actions(), position.legal_actions())
+        # and the replay's observations read back as the same board, in either game
+        for name, seen in (("spiel:tic_tac_toe", game.observation()),
+                           ("tictactoe", position.observation())):
+            assert tuple(boards_of(seen[None], name)[0]) == position.board
 
 
 def test_spiel_tictactoe_finds_the_eight_symmetries_of_the_square():
