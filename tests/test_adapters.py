@@ -28,9 +28,8 @@ from muzero.replay import ReplayBuffer
 
 CARTPOLE = load_game("gym:CartPole-v1")
 SPIEL_TICTACTOE = load_game("spiel:tic_tac_toe")
-TINY = dict(hidden_size=16, mlp_layers=1, channels=8, num_blocks=1, jit_compile=False,
-            num_simulations=4, batch_size=16, num_envs=4, games_per_iteration=4,
-            num_eval_games=2, replay_capacity=4000)
+TINY = dict(hidden_size=16, mlp_layers=1, jit_compile=False, num_simulations=4, batch_size=16,
+            num_envs=4, games_per_iteration=4, num_eval_games=2, replay_capacity=4000)
 
 
 def random_play(game, rng, moves=10_000):
@@ -122,9 +121,6 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
 
 def test_board_game_defaults_sample_an_opening_train_longer_and_keep_a_recent_window():
     tictactoe = build_config(build_parser().parse_args(["--game", "spiel:tic_tac_toe"]))
-    assert tictactoe.network == "resnet"  # board planes: convolutions (docs/experiments.md)
-    pig = build_config(build_parser().parse_args(["--game", "spiel:pig"]))
-    assert pig.network == "mlp"  # a rank-2 tensor is no board of planes
     assert (tictactoe.discount, tictactoe.td_steps, tictactoe.freezing_moves) == (1.0, 9, 4)
     assert tictactoe.samples_per_position == 42  # outcome targets: more passes than 16
     assert tictactoe.num_steps == math.ceil(tictactoe.num_games * 42 / 256)

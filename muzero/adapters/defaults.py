@@ -59,17 +59,12 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
                    + f": {reason}")
 
     size = math.prod(facts.observation_shape)
-    if facts.board_game and len(facts.observation_shape) == 3:
-        height, width, planes = facts.observation_shape
-        rule(f"a board of {height}x{width} cells with {planes} planes: the residual conv tower "
-             f"(the config's channels and blocks), whose 3x3 filters read every cell's "
-             f"neighbourhood alike (spiel:tic_tac_toe seed 0 kept the exact value in 99.56% of "
-             f"positions against 93.94% with an MLP, for about 4 times the time; connect four "
-             f"and the other seeds: docs/experiments.md)", network="resnet")
-    else:
-        width = min(256, max(64, 2 ** math.ceil(math.log2(2 * size))))
-        rule(f"an MLP over the flattened observation ({size} numbers), twice as wide rounded to "
-             f"a power of two within [64, 256]", network="mlp", hidden_size=width)
+    width = min(256, max(64, 2 ** math.ceil(math.log2(2 * size))))
+    rule(f"an MLP over the flattened observation ({size} numbers), twice as wide rounded to a "
+         f"power of two within [64, 256]; a board's planes learned no better per minute with "
+         f"`--network resnet` (spiel:tic_tac_toe: exact value 99.56% and 94.42% on seeds 0 and "
+         f"1 against 93.94% and 94.34%, in 4 times the time; connect four seed 0: MCTS-1000 "
+         f"L50 / L50 in 6 times the time; docs/experiments.md)", network="mlp", hidden_size=width)
     rule(f"Dirichlet alpha about 10 / legal moves as AlphaZero scaled it, at most 0.3 "
          f"({facts.num_actions} actions)",
          root_dirichlet_alpha=round(min(0.3, 10.0 / facts.num_actions), 3))
