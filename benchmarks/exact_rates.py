@@ -153,8 +153,8 @@ def boards_of(observations: np.ndarray, game: str) -> np.ndarray:
     """The boards [N, 9] (0 empty, 1 X, 2 O, the native game's cells) that observations show."""
     if game == "tictactoe":  # [3, 3, planes]: X, O, to play
         crosses, noughts = observations[..., 0], observations[..., 1]
-    else:  # OpenSpiel's planes channels-last, [3, 3, planes]: empty, nought, cross, movers
-        crosses, noughts = observations[..., 2], observations[..., 1]
+    else:  # OpenSpiel's [planes, 3, 3]: empty, nought, cross, then the movers
+        crosses, noughts = observations[:, 2], observations[:, 1]
     return (crosses + 2 * noughts).reshape(len(observations), 9).astype(int)
 
 

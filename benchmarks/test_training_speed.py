@@ -1,6 +1,6 @@
 """Learner throughput at each game's default batch size and unroll (OpenSpiel's games: the derived
-config; connect four also with `--network resnet`, the conv tower over its 6x7 board), and what
-building a batch from the replay buffer costs next to a train step (goal: at most 5%).
+config), and what building a batch from the replay buffer costs next to a train step (goal: at
+most 5%).
 
 The replay buffer is filled to its default capacity with synthetic games of the game's shape, so
 sampling pays for the full ring (priorities over every row).
@@ -43,13 +43,10 @@ def full_replay(plugin, config) -> ReplayBuffer:
 
 
 @pytest.fixture(scope="module", params=["tictactoe", "onearmbandit", "spiel:tic_tac_toe",
-                                         "spiel:connect_four", "spiel:connect_four resnet"])
+                                         "spiel:connect_four"])
 def setup(request):
-    game, *family = request.param.split()
-    plugin = load_game(game)
+    plugin = load_game(request.param)
     config = plugin.make_config()
-    if family:
-        config = config.replace(network=family[0])
     replay = full_replay(plugin, config)
     learner = Learner(network_for_game(plugin, config), config)
     learner.train_step(replay.sample(config.batch_size))  # trace and compile

@@ -22,8 +22,7 @@ def small_config(game, **changes):
 
 @pytest.mark.parametrize("game, network, expected_hidden", [
     ("tictactoe", "resnet", (3, 3, 8)), ("tictactoe", "mlp", (16,)),
-    ("onearmbandit", "mlp", (16,)),
-    ("spiel:connect_four", "resnet", (6, 7, 8))])  # OpenSpiel's board planes, channels-last
+    ("onearmbandit", "mlp", (16,))])
 @pytest.mark.parametrize("support_size", [0, 4])
 def test_output_shapes_and_ranges(game, network, expected_hidden, support_size):
     plugin, config = small_config(game, scalar_support_size=support_size, network=network)

@@ -61,11 +61,7 @@ def derive_config(game: str, options: dict, facts: EnvironmentFacts) -> tuple[Co
     size = math.prod(facts.observation_shape)
     width = min(256, max(64, 2 ** math.ceil(math.log2(2 * size))))
     rule(f"an MLP over the flattened observation ({size} numbers), twice as wide rounded to a "
-         f"power of two within [64, 256]; a board's planes learned no better with `--network "
-         f"resnet`, the conv tower (spiel:tic_tac_toe seeds 0-2 kept the exact value in 99.56, "
-         f"94.42, 93.45% of positions against 98.01, 94.34, 97.26%, in 3.4 times the time; "
-         f"connect four seed 0 lost every game to MCTS-1000 either way, in 4.7 times the "
-         f"time; docs/experiments.md)", network="mlp", hidden_size=width)
+         f"power of two within [64, 256]", network="mlp", hidden_size=width)
     rule(f"Dirichlet alpha about 10 / legal moves as AlphaZero scaled it, at most 0.3 "
          f"({facts.num_actions} actions)",
          root_dirichlet_alpha=round(min(0.3, 10.0 / facts.num_actions), 3))

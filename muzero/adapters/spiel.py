@@ -1,9 +1,8 @@
 """OpenSpiel games as games: `--game spiel:connect_four`, parameters from `--game-options`.
 
 Turn-based, perfect-information games with any number of players. The observation is the
-`observation_tensor` of the player to move with one plane per player saying who moves (see
-`PlayerPlanes`); a board of planes (a rank-3 tensor, OpenSpiel's `[C, H, W]`) is given
-channels-last, `[H, W, C + players]`, the layout of the resnet family's convolutions; legal
+`observation_tensor` of the player to move, shaped as `observation_tensor_shape()` with one plane
+per player appended along the first (channel) axis saying who moves (see `PlayerPlanes`); legal
 moves come from `legal_actions_mask`; every player's reward after every move from `rewards()`.
 Chance nodes are resolved inside the adapter, sampled from their outcome distribution with the
 run's generator, so the agent only ever sees decision nodes.
@@ -65,37 +64,26 @@ def terminal_rewards(game) -> bool:
 
 
 class PlayerPlanes:
-    """Appends one constant plane per player, the mover's set to 1, and puts planes of a board
-    channels-last.
+    """Appends one constant plane per player, the mover's set to 1, along the first axis.
 
-    Why the planes: many OpenSpiel tensors are absolute (connect four's planes are "player 0's
-    pieces", "player 1's pieces", "empty"), so who moves is only implied, e.g. by the parity of
-    the piece count. MuZero's dynamics must predict the next mover from the hidden state alone;
-    without the planes its to-play head stayed at chance for a whole 30-minute connect-four run,
-    and the search backed up the wrong player's value below the root (docs/experiments.md).
-    One-player games get no plane. Why channels-last: a rank-3 tensor is OpenSpiel's planes of
-    cells `[C, H, W]`, and convolutions on the CPU take `[H, W, C]`; other ranks keep their
-    layout, the player numbers appended along the first axis (a rank-1 tensor gets one number
-    per player).
+    Why: many OpenSpiel tensors are absolute (connect four's planes are "player 0's pieces",
+    "player 1's pieces", "empty"), so who moves is only implied, e.g. by the parity of the piece
+    count. MuZero's dynamics must predict the next mover from the hidden state alone; without the
+    planes its to-play head stayed at chance for a whole 30-minute connect-four run, and the
+    search backed up the wrong player's value below the root (docs/experiments.md). One-player
+    games get no plane. A rank-1 tensor gets one number per player.
     """
 
     def __init__(self, tensor_shape: tuple[int, ...], num_players: int):
         self.tensor_shape = tensor_shape
         self.num_players = num_players if num_players > 1 else 0
-        self.board = len(tensor_shape) == 3
-        if self.board:
-            channels, height, width = tensor_shape
-            self.shape = (height, width, channels + self.num_players)
-        else:
-            self.shape = (tensor_shape[0] + self.num_players,) + tensor_shape[1:]
+        self.shape = (tensor_shape[0] + self.num_players,) + tensor_shape[1:]
 
     def __call__(self, tensor: np.ndarray, player: int) -> np.ndarray:
-        tensor = tensor.reshape(self.tensor_shape)
         planes = np.zeros((self.num_players,) + self.tensor_shape[1:], np.float32)
         if self.num_players:
             planes[player] = 1.0
-        stacked = np.concatenate([tensor, planes])
-        return np.moveaxis(stacked, 0, -1) if self.board else stacked
+        return np.concatenate([tensor.reshape(self.tensor_shape), planes])
 
 
 class SpielGame(Game):

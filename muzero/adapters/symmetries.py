@@ -3,8 +3,8 @@
 Native tic-tac-toe learns from each position seen through the 8 symmetries of its board; without
 them the same learner kept the exact value in 84% of positions instead of 98%
 (docs/experiments.md). An OpenSpiel game declares no symmetries, so the adapter tries each
-rotation and reflection of the observation's first two axes (the board, for games whose tensor
-is planes of cells, which the adapter gives channels-last) and keeps one only where it holds:
+rotation and reflection of the observation's last two axes (the board, for games whose tensor
+is planes of cells) and keeps one only where it holds:
 1. the start position looks the same transformed;
 2. every action is legal at the start, and each one's result, transformed, is the result of
    exactly one action: that pairing is the action map;
@@ -31,17 +31,17 @@ VERIFY_MOVES = 5_000
 
 def board_transforms(shape: tuple[int, ...]) -> list[np.ndarray]:
     """Gather indices over the flattened observation for each rotation and reflection of its
-    first two axes, any further axes (the planes) carried along: 8 for a square board, 4
-    otherwise, the identity first."""
-    if len(shape) < 2 or shape[0] * shape[1] < 2:
+    last two axes (8 for a square board, 4 otherwise), the identity first."""
+    if len(shape) < 2 or shape[-1] * shape[-2] < 2:
         return []
-    square = shape[0] == shape[1]
-    positions = np.arange(math.prod(shape)).reshape(shape)
+    height, width = shape[-2:]
+    cells = np.arange(height * width).reshape(height, width)
+    planes = math.prod(shape[:-2])
     found: list[np.ndarray] = []
     for flip in (False, True):
-        for turns in (0, 1, 2, 3) if square else (0, 2):
-            board = np.flip(positions, axis=1) if flip else positions
-            index = np.rot90(board, turns, axes=(0, 1)).reshape(-1)
+        for turns in (0, 1, 2, 3) if height == width else (0, 2):
+            board = np.rot90(np.fliplr(cells) if flip else cells, turns).reshape(-1)
+            index = (np.arange(planes)[:, None] * cells.size + board[None, :]).reshape(-1)
             if not any(np.array_equal(index, seen) for seen in found):
                 found.append(index)
     return found
