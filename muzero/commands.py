@@ -46,6 +46,21 @@ def _checked_game(arguments: argparse.Namespace, config: Config) -> None:
                               f"{arguments.game!r}")
 
 
+def _check_new_run_folder(run_dir: Path) -> None:
+    """A new run writes its checkpoints, `latest`, `agent` and curves into its folder, so one
+    that already holds files would mix two runs and overwrite the older one's checkpoints."""
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return
+    try:
+        held = load_checkpoint(run_dir)
+    except CheckpointError:
+        raise CheckpointError(f"run folder {run_dir} already holds files but no checkpoint: "
+                              f"give another --run (or delete the folder)") from None
+    raise CheckpointError(f"run folder {run_dir} already holds a run of game "
+                          f"{held.config.game!r} at step {held.step}: continue it with --resume "
+                          f"{run_dir}, or give another --run")
+
+
 def synchronous(arguments: argparse.Namespace) -> int:
     from muzero.runtime import configure_tensorflow
     from muzero.synchronous import SynchronousRun
@@ -68,6 +83,7 @@ def synchronous(arguments: argparse.Namespace) -> int:
         config = build_config(arguments)
         name = arguments.run or f"seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = Path(arguments.checkpoint_dir) / folder_name(config.game) / name
+        _check_new_run_folder(run_dir)
     configure_tensorflow(config)
     plugin = load_game(config.game)
     print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"

@@ -118,3 +118,23 @@ def test_game_options_must_be_a_json_object(value, message, capsys):
         main(["--game", "onearmbandit", "--synchronous", "--game-options", value])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_new_run_never_writes_into_a_run_folder_that_holds_files(tmp_path, capsys):
+    """A second run under the same --run would overwrite the first one's checkpoints."""
+    from muzero.checkpoint import save_checkpoint
+
+    run_dir = tmp_path / "tictactoe" / "mine"
+    save_checkpoint(run_dir, 7, {"config": make_config().to_json(), "game": "tictactoe"},
+                    lambda path: path.write_bytes(b"weights"), [], {})
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in run_dir.rglob("*"))
+    argv = ["--game", "tictactoe", "--synchronous", "--checkpoint-dir", str(tmp_path),
+            "--run", "mine"]
+    assert main(argv) == 2
+    assert (f"run folder {run_dir} already holds a run of game 'tictactoe' at step 7: continue "
+            f"it with --resume {run_dir}") in capsys.readouterr().err
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in run_dir.rglob("*")) == before
+    (tmp_path / "tictactoe" / "other").mkdir()
+    (tmp_path / "tictactoe" / "other" / "evaluations.jsonl").write_text("{}\n")
+    assert main(argv[:-1] + ["other"]) == 2
+    assert "already holds files but no checkpoint" in capsys.readouterr().err
