@@ -111,6 +111,7 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     assert config.temperature_schedule == "paper"
     assert config.reanalyse_ratio == 1.0
     assert config.agent_averaging == 1000  # the agent: a moving average (docs/experiments.md)
+    assert config.random_move_probability == 0.0  # one player: no weak opponent to meet
     assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
     assert config.num_simulations == 7
     options = build_config(build_parser().parse_args(
@@ -128,6 +129,7 @@ def test_board_game_defaults_sample_an_opening_train_longer_and_keep_a_recent_wi
     assert tictactoe.replay_capacity == tictactoe.num_games // 4  # a quarter of the run
     assert tictactoe.reanalyse_ratio == 0.0  # measured no better (docs/experiments.md)
     assert tictactoe.agent_averaging == 0  # mixed on spiel:tic_tac_toe: the trained weights
+    assert tictactoe.random_move_probability == 0.15  # coverage (docs/experiments.md)
     four = build_config(build_parser().parse_args(["--game", "spiel:connect_four"]))
     assert four.freezing_moves == 21  # the paper's 30, at most half of a 42-move game
     chess_like = derive_config("x", {}, EnvironmentFacts((10,), 5, 2, 500, True, (-1.0, 1.0)))[0]
