@@ -138,3 +138,6 @@ def test_a_new_run_never_writes_into_a_run_folder_that_holds_files(tmp_path, cap
     (tmp_path / "tictactoe" / "other" / "evaluations.jsonl").write_text("{}\n")
     assert main(argv[:-1] + ["other"]) == 2
     assert "already holds files but no checkpoint" in capsys.readouterr().err
+    (tmp_path / "tictactoe" / "file").write_text("")
+    assert main(argv[:-1] + ["file"]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
