@@ -49,9 +49,11 @@ def _checked_game(arguments: argparse.Namespace, config: Config) -> None:
 def _check_new_run_folder(run_dir: Path) -> None:
     """A new run writes its checkpoints, `latest`, `agent` and curves into its folder, so one
     that already holds files would mix two runs and overwrite the older one's checkpoints."""
-    if run_dir.exists() and not run_dir.is_dir():
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is a file, not a run folder: give another --run")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not any(run_dir.iterdir()):
         return
     try:
         held = load_checkpoint(run_dir)

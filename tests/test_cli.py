@@ -2,6 +2,7 @@ import pytest
 
 from games.tictactoe import make_config
 from muzero.__main__ import COMMANDS, build_parser, main
+from muzero.checkpoint import save_checkpoint
 from muzero.commands import build_config
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
@@ -122,8 +123,6 @@ def test_game_options_must_be_a_json_object(value, message, capsys):
 
 def test_a_new_run_never_writes_into_a_run_folder_that_holds_files(tmp_path, capsys):
     """A second run under the same --run would overwrite the first one's checkpoints."""
-    from muzero.checkpoint import save_checkpoint
-
     run_dir = tmp_path / "tictactoe" / "mine"
     save_checkpoint(run_dir, 7, {"config": make_config().to_json(), "game": "tictactoe"},
                     lambda path: path.write_bytes(b"weights"), [], {})
