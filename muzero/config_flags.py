@@ -60,9 +60,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ..
 
 
 def config_overrides(arguments: argparse.Namespace) -> dict[str, Any]:
-    """The config fields the user set on the command line."""
+    """The config fields the user set on the command line. `--game` is optional with `--resume
+    DIR` (the checkpoint names its game), so a game left out is not an override."""
     names = {field.name for field in dataclasses.fields(Config)}
-    return {name: value for name, value in vars(arguments).items() if name in names}
+    return {name: value for name, value in vars(arguments).items()
+            if name in names and not (name == "game" and value is None)}
 
 
 def markdown_reference() -> str:

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -313,11 +314,19 @@ def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "interrupted: checkpoint written" in out
-    assert "Ctrl-C: stopping" in err and "--resume" in err
+    assert "Ctrl-C: stopping" in err
     checkpoint = load_checkpoint(run_dir)
     assert checkpoint.step >= 4
     agent = load_agent(run_dir)
     assert agent.select_action(PLUGIN.make_game(CONFIG, np.random.default_rng(0))) in range(9)
+    # the command it prints continues the run (no --game: the checkpoint names it), here with a
+    # nearer end and this test's runtime options
+    printed = re.search(r"resume with: python -m muzero (.+)", err).group(1).split()
+    assert printed == ["--synchronous", "--resume", str(run_dir)]
+    games = checkpoint.meta["games_played"]
+    assert main([*printed, "--num-steps", str(checkpoint.step + 2), "--num-games",
+                 str(games + 8), "--envs", "8", "--jit-compile", "false"]) == 0
+    assert load_checkpoint(run_dir).step == checkpoint.step + 2
 
 
 def test_a_checkpoint_of_schema_1_resumes(tmp_path):
