@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from muzero.checkpoint import AGENT, LATEST, CheckpointError, load_checkpoint
+from muzero.checkpoint import AGENT, LATEST, SIDECAR, CheckpointError, load_checkpoint
 from muzero.config import RUNTIME_FIELDS, Config
 from muzero.config_flags import config_overrides
 from muzero.play import play_in_terminal
@@ -46,6 +46,25 @@ def _checked_game(arguments: argparse.Namespace, config: Config) -> None:
                               f"{arguments.game!r}")
 
 
+def _naming_other_checkpoints(error: Exception, path: Path) -> CheckpointError:
+    """A damaged checkpoint need not end a long run: the error names the run's earlier
+    checkpoints and the `--resume` that continues from the newest of them. `path` is the
+    checkpoint that failed, or the run folder whose `latest` names it."""
+    if (path / SIDECAR).exists():
+        run_dir, failed = path.parent, path
+    else:
+        named = path / LATEST
+        run_dir = path
+        failed = path / named.read_text().strip() if named.is_file() else None
+    others = [folder for folder in sorted(run_dir.glob("step-*"))
+              if (folder / SIDECAR).is_file() and (failed is None or folder.name < failed.name)]
+    if not others:
+        return CheckpointError(str(error))
+    return CheckpointError(f"{error}; this run's earlier checkpoints: "
+                           f"{', '.join(folder.name for folder in others)} (continue from the "
+                           f"newest with --resume {others[-1]})")
+
+
 def _check_new_run_folder(run_dir: Path) -> None:
     """A new run writes its checkpoints, `latest`, `agent` and curves into its folder, so one
     that already holds files would mix two runs and overwrite the older one's checkpoints."""
@@ -66,6 +85,7 @@ def _check_new_run_folder(run_dir: Path) -> None:
 
 
 def synchronous(arguments: argparse.Namespace) -> int:
+    from muzero.network import WeightsMismatchError
     from muzero.runtime import configure_tensorflow
     from muzero.synchronous import SynchronousRun
 
@@ -74,10 +94,13 @@ def synchronous(arguments: argparse.Namespace) -> int:
         if arguments.resume == LATEST:
             if arguments.game is None:
                 raise CheckpointError("--resume without a folder needs --game to find the run")
-            checkpoint = load_checkpoint(latest_run(Path(arguments.checkpoint_dir),
-                                                    arguments.game))
+            resume_from = latest_run(Path(arguments.checkpoint_dir), arguments.game)
         else:
-            checkpoint = load_checkpoint(arguments.resume)
+            resume_from = Path(arguments.resume)
+        try:
+            checkpoint = load_checkpoint(resume_from)
+        except CheckpointError as error:
+            raise _naming_other_checkpoints(error, resume_from) from None
         _checked_game(arguments, checkpoint.config)
         config = checkpoint.config.replace(**config_overrides(arguments))
         run_dir = checkpoint.path.parent
@@ -92,7 +115,12 @@ def synchronous(arguments: argparse.Namespace) -> int:
     plugin = load_game(config.game)
     print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"
                                       if checkpoint else ""), file=sys.stderr)
-    run = SynchronousRun(plugin, config, run_dir, checkpoint)
+    try:
+        run = SynchronousRun(plugin, config, run_dir, checkpoint)
+    except (CheckpointError, WeightsMismatchError) as error:
+        if checkpoint is None:
+            raise
+        raise _naming_other_checkpoints(error, checkpoint.path) from None
     resume = f"resume with: python -m muzero --synchronous --resume {run_dir}"
     try:
         evaluation = run.run()

@@ -296,6 +296,31 @@ def test_play_command_in_a_real_terminal_session(trained):
     assert "not a number: 'oops'" in done.stdout and "total rewards per player" in done.stdout
 
 
+def test_a_damaged_latest_checkpoint_names_the_one_to_resume_from(trained, tmp_path, capsys):
+    """A long run whose newest checkpoint was damaged on disk: `--resume` names the damage and
+    the run's earlier checkpoints, and the `--resume` it names continues the run."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained[1], run_dir)
+    hint = ("this run's earlier checkpoints: step-000008 (continue from the newest with "
+            f"--resume {run_dir / 'step-000008'})")
+    sidecar = run_dir / "step-000012" / "checkpoint.json"
+    intact = sidecar.read_text()
+    sidecar.write_text("{")
+    assert main(["--synchronous", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{sidecar}: corrupt, not valid JSON" in err and hint in err
+    sidecar.write_text(intact)
+    weights = run_dir / "step-000012" / "network.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert main(["--synchronous", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{weights}: not a readable HDF5 weights file" in err and hint in err
+    assert main(["--synchronous", "--resume", str(run_dir / "step-000008"), "--envs", "8",
+                 "--jit-compile", "false"]) == 0
+    assert load_checkpoint(run_dir).step == 12  # written again, whole
+    network_for_game(PLUGIN, CONFIG).load_weights_file(weights)
+
+
 def test_ctrl_c_leaves_a_loadable_checkpoint(tmp_path):
     flags = [f"--{name.replace('_', '-')}={value}" for name, value in TINY.items()
              if name not in ("num_envs",)]
