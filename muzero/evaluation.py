@@ -156,6 +156,11 @@ def evaluate(agent: Agent, plugin: GamePlugin, config: Config, num_games: int, s
     """The standard evaluation of a run: every opponent of a multi-player game, or the return of
     a single-player game (with `baselines`, also the built-in players' returns). JSON-ready."""
     num_players = plugin.make_game(config, np.random.default_rng(0)).num_players
+    if num_players == 1 and opponents is not None:
+        raise ValueError(f"{plugin.name} is a one-player game: it has no opponents (its "
+                         f"evaluation is the agent's return, with the returns of "
+                         f"{', '.join(sorted(plugin.opponents)) or 'no built-in players'} "
+                         f"beside it)")
     if num_players == 1:
         result = solo_returns(agent, plugin, config, num_games, seed)
         if baselines:

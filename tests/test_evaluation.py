@@ -45,6 +45,13 @@ def test_unknown_opponent_is_named():
         play_match(agent, TICTACTOE, agent.config, "chess", 2)
 
 
+def test_a_one_player_game_has_no_opponent_to_name():
+    """`evaluate --opponent` on the bandit is an error, not a flag silently ignored."""
+    with pytest.raises(ValueError, match="onearmbandit is a one-player game: it has no "
+                                         "opponents .* bayes, random, safe beside it"):
+        evaluate(None, BANDIT, BANDIT.make_config(), 2, opponents=["random"])
+
+
 def test_bandit_baselines_match_their_exact_values():
     config = BANDIT.make_config()
     safe = solo_returns(None, BANDIT, config, 50, seed=0, player="safe")

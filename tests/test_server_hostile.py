@@ -479,6 +479,34 @@ def test_a_second_server_on_the_same_folder_refuses(tmp_path):
         first.stop()
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("file", "is a file, not a data folder: give another --data-dir"),
+    ("database", "muzero.sqlite3: not a readable SQLite database (file is not a database); "
+                 "restore the folder from a backup"),
+])
+def test_a_data_folder_that_is_not_one_is_named_and_left_as_it_is(tmp_path, capsys, damage,
+                                                                    message):
+    """A --data-dir naming a file, or a folder whose database is not SQLite, gets a usage error
+    before anything is opened for writing, and its bytes stay as they were."""
+    from muzero.__main__ import main
+
+    data_dir = tmp_path / "data"
+    if damage == "file":
+        data_dir.write_bytes(b"notes")
+        damaged = data_dir
+    else:
+        data_dir.mkdir()
+        damaged = data_dir / "muzero.sqlite3"
+        damaged.write_bytes(b"not a database, but someone's games" * 100)
+    before = damaged.read_bytes()
+    assert main(["server", "--game", "tictactoe", "--data-dir", str(data_dir), "--port",
+                 str(free_port())]) == 2
+    assert message in capsys.readouterr().err
+    assert damaged.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.rglob("*")) == sorted(
+        {"data", damaged.name})
+
+
 def test_a_lost_or_damaged_weights_file_falls_back_to_the_newest_intact_one(tmp_path):
     server = ServerProcess(tmp_path / "data").start()
     try:

@@ -207,6 +207,8 @@ def _read_config(db: sqlite3.Connection) -> Config | None:
 
 def stored_config(data_dir: str | os.PathLike) -> Config | None:
     """The config of the run a data folder holds, or None for a new folder."""
+    if Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise ValueError(f"{data_dir} is a file, not a data folder: give another --data-dir")
     path = Path(data_dir) / DATABASE
     if not path.exists():
         return None
@@ -215,5 +217,8 @@ def stored_config(data_dir: str | os.PathLike) -> Config | None:
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(SCHEMA)
         return _read_config(db)
+    except sqlite3.DatabaseError as error:  # left unchanged: the server refuses to start
+        raise ValueError(f"{path}: not a readable SQLite database ({error}); restore the "
+                         f"folder from a backup or give another --data-dir") from None
     finally:
         db.close()
