@@ -15,6 +15,7 @@ from muzero.config_flags import add_config_arguments
 from muzero.game import GameError
 from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games
+from muzero.server.client import ServerError, ServerUnavailable
 from muzero.server.folder import FolderLocked
 
 DEFAULT_PORT = 5000
@@ -187,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
             FolderLocked, ValueError) as error:
         print(f"muzero: error: {error}", file=sys.stderr)
         return 2
+    except ServerError as error:  # a request the server refused (a token, a checkpoint)
+        print(f"muzero: error: {error}", file=sys.stderr)
+        return 2
+    except ServerUnavailable as error:  # past the client's patience (upload's 60 s)
+        print(f"muzero: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # a client or server stopped by Ctrl-C: what it stored stays
         print("muzero: interrupted", file=sys.stderr)
         return commands.INTERRUPTED_EXIT_CODE

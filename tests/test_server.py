@@ -28,6 +28,7 @@ from server_helpers import (
     random_games,
 )
 
+from muzero.__main__ import main
 from muzero.checkpoint import optimizer_variables
 from muzero.network import network_for_game
 from muzero.plugins import load_game
@@ -477,7 +478,7 @@ def test_restart_on_another_game_is_refused(tmp_path):
 
 # ----- the token -----
 
-def test_token_guards_every_route(tmp_path):
+def test_token_guards_every_route(tmp_path, capsys):
     server = ServerProcess(tmp_path / "data", flags=("--token", "s3cret")).start()
     try:
         routes = [("GET", "/"), ("GET", "/play"), ("GET", "/api/v1/stats"),
@@ -509,6 +510,10 @@ def test_token_guards_every_route(tmp_path):
         signed_in = browser.post(f"{server.url}/login?next=/play", data={"token": "s3cret"})
         assert signed_in.status_code == 200 and "Play the server" in signed_in.text
         assert browser.get(f"{server.url}/api/v1/stats").json()["games"] == 2
+        for command in ("selfplay", "train"):  # a client with the wrong token: told, no traceback
+            assert main([command, "--server", server.url, "--token", "wrong"]) == 2
+            assert (f"muzero: error: {server.url} refused GET config: 401 missing or wrong "
+                    f"token") in capsys.readouterr().err
     finally:
         server.stop()
 

@@ -83,8 +83,8 @@ class HttpClient:
             else:
                 if response.status_code not in RETRIED_STATUS:
                     if 400 <= response.status_code < 500:
-                        raise ServerError(f"{method} {path}: {response.status_code} "
-                                          f"{_error_message(response)}")
+                        raise ServerError(f"{self.url} refused {method} {path}: "
+                                          f"{response.status_code} {_error_message(response)}")
                     return response
                 problem = f"HTTP {response.status_code}"
             waited = time.monotonic() - started
