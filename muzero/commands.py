@@ -113,14 +113,14 @@ def synchronous(arguments: argparse.Namespace) -> int:
         _check_new_run_folder(run_dir)
     configure_tensorflow(config)
     plugin = load_game(config.game)
-    print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"
-                                      if checkpoint else ""), file=sys.stderr)
     try:
         run = SynchronousRun(plugin, config, run_dir, checkpoint)
     except (CheckpointError, WeightsMismatchError) as error:
         if checkpoint is None:
             raise
         raise _naming_other_checkpoints(error, checkpoint.path) from None
+    print(f"run folder: {run_dir}" + (f" (resuming at step {checkpoint.step})"
+                                      if checkpoint else ""), file=sys.stderr)
     resume = f"resume with: python -m muzero --synchronous --resume {run_dir}"
     try:
         evaluation = run.run()

@@ -121,6 +121,14 @@ def test_game_options_must_be_a_json_object(value, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_a_bad_game_option_names_no_run_folder_and_leaves_none(tmp_path, capsys):
+    assert main(["--game", "onearmbandit", "--synchronous", "--checkpoint-dir", str(tmp_path),
+                 "--game-options", '{"horizon": -3}']) == 2
+    err = capsys.readouterr().err
+    assert "onearmbandit option 'horizon' must be an integer >= 1, got -3" in err
+    assert "run folder:" not in err and not any(tmp_path.iterdir())
+
+
 def test_a_new_run_never_writes_into_a_run_folder_that_holds_files(tmp_path, capsys):
     """A second run under the same --run would overwrite the first one's checkpoints."""
     run_dir = tmp_path / "tictactoe" / "mine"
