@@ -185,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[arguments.command](arguments)
     except (UnknownGameError, ConfigError, GameError, CheckpointError, WeightsMismatchError,
-            FolderLocked, ValueError) as error:
-        print(f"muzero: error: {error}", file=sys.stderr)
-        return 2
-    except ServerError as error:  # a request the server refused (a token, a checkpoint)
+            FolderLocked, ServerError, ValueError) as error:  # ServerError: a refused request
         print(f"muzero: error: {error}", file=sys.stderr)
         return 2
     except ServerUnavailable as error:  # past the client's patience (upload's 60 s)

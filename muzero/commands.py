@@ -60,9 +60,9 @@ def _naming_other_checkpoints(error: Exception, path: Path) -> CheckpointError:
               if (folder / SIDECAR).is_file() and (failed is None or folder.name < failed.name)]
     if not others:
         return CheckpointError(str(error))
-    return CheckpointError(f"{error}; this run's earlier checkpoints: "
-                           f"{', '.join(folder.name for folder in others)} (continue from the "
-                           f"newest with --resume {others[-1]})")
+    return CheckpointError(f"{error}; if that checkpoint is damaged, this run's earlier ones "
+                           f"are {', '.join(folder.name for folder in others)} (continue from "
+                           f"the newest with --resume {others[-1]})")
 
 
 def _check_new_run_folder(run_dir: Path) -> None:

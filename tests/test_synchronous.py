@@ -301,8 +301,8 @@ def test_a_damaged_latest_checkpoint_names_the_one_to_resume_from(trained, tmp_p
     the run's earlier checkpoints, and the `--resume` it names continues the run."""
     run_dir = tmp_path / "run"
     shutil.copytree(trained[1], run_dir)
-    hint = ("this run's earlier checkpoints: step-000008 (continue from the newest with "
-            f"--resume {run_dir / 'step-000008'})")
+    hint = ("if that checkpoint is damaged, this run's earlier ones are step-000008 (continue "
+            f"from the newest with --resume {run_dir / 'step-000008'})")
     sidecar = run_dir / "step-000012" / "checkpoint.json"
     intact = sidecar.read_text()
     sidecar.write_text("{")
