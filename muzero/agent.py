@@ -39,6 +39,7 @@ class Agent:
         self.max_batch = max_batch
         self._mcts: MCTS | None = None
         self._view_maps: Augmentation | None = None
+        self._sizes: tuple | None = None  # (observation shape, moves, players) of its game
 
     def _search(self, rows: int, num_actions: int, num_players: int) -> MCTS:
         """A search with room for `rows` trees, grown (never shrunk) as larger batches come."""
@@ -65,6 +66,7 @@ class Agent:
         """One batched search for the player to move in each game (none may be over)."""
         if not games:
             raise ValueError("search_games needs at least one game")
+        self._check_sizes(games)
         first = games[0]
         views = self._views(first)
         trees_per_game = views.count if views else 1
@@ -85,6 +87,20 @@ class Agent:
         if len(parts) == 1:
             return parts[0]
         return SearchResult(*(np.concatenate(fields) for fields in zip(*parts)))
+
+    def _check_sizes(self, games: Sequence[Game]) -> None:
+        """A game of another kind would reach the network as a wrongly shaped array: name the
+        mismatch in the game's own terms instead."""
+        if self._sizes is None:
+            own = self.plugin.make_game(self.config, np.random.default_rng(0))
+            self._sizes = _sizes(own)
+        for game in games:
+            if _sizes(game) != self._sizes:
+                raise ValueError(f"this agent plays {self.config.game} (observations "
+                                 f"{self._sizes[0]}, {self._sizes[1]} moves, {self._sizes[2]} "
+                                 f"player(s)); got a {type(game).__name__} with observations "
+                                 f"{_sizes(game)[0]}, {_sizes(game)[1]} moves, "
+                                 f"{_sizes(game)[2]} player(s)")
 
     def _search_views(self, mcts: MCTS, views: Augmentation, observations: np.ndarray,
                       legal: np.ndarray, to_play: np.ndarray) -> SearchResult:
@@ -108,6 +124,10 @@ class Agent:
         if game.terminal():
             raise ValueError("the game is over: there is no move to select")
         return int(self.search_games([game]).actions[0])
+
+
+def _sizes(game: Game) -> tuple[tuple[int, ...], int, int]:
+    return tuple(game.observation_shape), int(game.num_actions), int(game.num_players)
 
 
 def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024) -> Agent:

@@ -2,6 +2,7 @@
 views (`agent_symmetries`), checked against searching each view as a board of its own."""
 
 import numpy as np
+import pytest
 from search_models import RandomModel
 
 from games.tictactoe import TicTacToe, symmetries
@@ -67,3 +68,16 @@ def test_a_game_without_symmetries_is_searched_once():
     without = Agent(BANDIT, config.replace(agent_symmetries=False), model).search_games(games)
     for field in range(3):
         np.testing.assert_array_equal(with_views[field], without[field])
+
+
+def test_a_game_of_another_kind_is_named_not_fed_to_the_network():
+    """A bandit agent handed a tic-tac-toe board: the error says which game each is."""
+    config = BANDIT.make_config().replace(num_simulations=4)
+    agent = Agent(BANDIT, config, RandomModel(observation_size=3, num_actions=2, num_players=1,
+                                              seed=0))
+    bandit = BANDIT.make_game(config, np.random.default_rng(0))
+    assert agent.select_action(bandit) in (0, 1)
+    with pytest.raises(ValueError, match=r"this agent plays onearmbandit \(observations \(3,\), "
+                                         r"2 moves, 1 player\(s\)\); got a TicTacToe with "
+                                         r"observations \(3, 3, 3\), 9 moves, 2 player\(s\)"):
+        agent.search_games([bandit, TicTacToe()])
