@@ -11,8 +11,9 @@ from pathlib import Path
 from muzero.checkpoint import AGENT, LATEST, SIDECAR, CheckpointError, load_checkpoint
 from muzero.config import RUNTIME_FIELDS, Config
 from muzero.config_flags import config_overrides
+from muzero.contract import check_game_contract
 from muzero.play import play_in_terminal
-from muzero.plugins import folder_name, load_game
+from muzero.plugins import GamePlugin, folder_name, load_game
 from muzero.selection import LAST, AgentSelection
 
 INTERRUPTED_EXIT_CODE = 130
@@ -44,6 +45,13 @@ def _checked_game(arguments: argparse.Namespace, config: Config) -> None:
     if arguments.game is not None and arguments.game != config.game:
         raise CheckpointError(f"the checkpoint is of game {config.game!r}, not "
                               f"{arguments.game!r}")
+
+
+def _checked_game_plugin(config: Config) -> GamePlugin:
+    """The run's game, its methods checked on one random episode before anything else runs."""
+    plugin = load_game(config.game)
+    check_game_contract(plugin, config)
+    return plugin
 
 
 def _naming_other_checkpoints(error: Exception, path: Path) -> CheckpointError:
@@ -112,7 +120,7 @@ def synchronous(arguments: argparse.Namespace) -> int:
         run_dir = Path(arguments.checkpoint_dir) / folder_name(config.game) / name
         _check_new_run_folder(run_dir)
     configure_tensorflow(config)
-    plugin = load_game(config.game)
+    plugin = _checked_game_plugin(config)
     try:
         run = SynchronousRun(plugin, config, run_dir, checkpoint)
     except (CheckpointError, WeightsMismatchError) as error:
@@ -189,7 +197,7 @@ def server(arguments: argparse.Namespace) -> int:
         config = config.replace(**{name: value for name, value in flags.items()
                                    if name in RUNTIME_FIELDS})
     configure_tensorflow(config)
-    store = Store(data_dir, load_game(config.game), config)
+    store = Store(data_dir, _checked_game_plugin(config), config)
     stats = store.stats()
     print(f"muzero server: {config.game}, {stats['games']} games, weights v{stats['version']} "
           f"(step {stats['step']}) in {data_dir}; listening on http://{arguments.host}:"
@@ -221,7 +229,7 @@ def selfplay(arguments: argparse.Namespace) -> int:
     client, config = _connect(arguments)
     if arguments.games_per_upload < 1:
         raise ValueError(f"--games-per-upload must be >= 1, got {arguments.games_per_upload}")
-    played = run_selfplay(client, load_game(config.game), config, arguments.games_per_upload,
+    played = run_selfplay(client, _checked_game_plugin(config), config, arguments.games_per_upload,
                           max_games=arguments.games, seed=arguments.client_seed)
     print(f"self-play done: {played} games uploaded")
     return 0
@@ -235,7 +243,7 @@ def train(arguments: argparse.Namespace) -> int:
         raise ValueError(f"--publish-interval must be >= 1, got {arguments.publish_interval}")
     log_dir = (Path(arguments.logdir) / folder_name(config.game)
                / f"train-{time.strftime('%Y%m%d-%H%M%S')}")
-    trainer = Trainer(client, load_game(config.game), config, arguments.publish_interval,
+    trainer = Trainer(client, _checked_game_plugin(config), config, arguments.publish_interval,
                       log_dir)
     print(f"curves: tensorboard --logdir {log_dir.parent}", file=sys.stderr)
     evaluation = trainer.run()
