@@ -170,7 +170,7 @@ def _token(arguments: argparse.Namespace) -> str | None:
 
 def server(arguments: argparse.Namespace) -> int:
     from muzero.runtime import configure_tensorflow
-    from muzero.server.app import serve
+    from muzero.server.app import check_can_listen, serve
     from muzero.server.guards import is_loopback
     from muzero.server.storage import Store, stored_config
 
@@ -179,6 +179,7 @@ def server(arguments: argparse.Namespace) -> int:
         raise ValueError(f"refusing to listen on {arguments.host} without a token: anyone who "
                          f"can reach it could upload games and weights. Give --token (or "
                          f"MUZERO_TOKEN), or --allow-no-token if the network is yours alone")
+    check_can_listen(arguments.host, arguments.port)
     data_dir = Path(arguments.data_dir)
     config = stored_config(data_dir)
     if config is None:

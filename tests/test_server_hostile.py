@@ -507,6 +507,22 @@ def test_a_data_folder_that_is_not_one_is_named_and_left_as_it_is(tmp_path, caps
         {"data", damaged.name})
 
 
+def test_a_port_in_use_is_named_before_a_data_folder_is_made(tmp_path, capsys):
+    """A second server on a taken port (another folder): a usage error naming the address, and
+    no run started in its folder (waitress found out only after the store was built)."""
+    from muzero.__main__ import main
+
+    port = free_port()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        assert main(["server", "--game", "tictactoe", "--data-dir", str(tmp_path / "data"),
+                     "--port", str(port)]) == 2
+    assert (f"cannot listen on 127.0.0.1:{port} (Address already in use): another server may "
+            f"hold the port; give another --port") in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_lost_or_damaged_weights_file_falls_back_to_the_newest_intact_one(tmp_path):
     server = ServerProcess(tmp_path / "data").start()
     try:

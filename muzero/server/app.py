@@ -12,6 +12,7 @@ asking first, which is one of the two walls against cross-site writes (Origin is
 from __future__ import annotations
 
 import hmac
+import socket
 import sys
 import traceback
 from pathlib import Path
@@ -310,6 +311,25 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
         return jsonify(playroom.move(game_id, _json_body().get("action")))
 
     return app
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Raise `ValueError` naming the address if this server could not listen there (the port
+    taken, the name unknown), before the data folder is opened: waitress would find out only
+    once the store was built, with a traceback."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port,
+                                                                type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(f"--host {host!r}: not an address this machine can resolve "
+                         f"({error})") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ValueError(f"cannot listen on {host}:{port} ({error.strerror}): another "
+                             f"server may hold the port; give another --port") from None
 
 
 def serve(store: Store, host: str, port: int, token: str | None = None, threads: int = 8,
