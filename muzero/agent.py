@@ -95,12 +95,11 @@ class Agent:
             own = self.plugin.make_game(self.config, np.random.default_rng(0))
             self._sizes = _sizes(own)
         for game in games:
-            if _sizes(game) != self._sizes:
-                raise ValueError(f"this agent plays {self.config.game} (observations "
-                                 f"{self._sizes[0]}, {self._sizes[1]} moves, {self._sizes[2]} "
-                                 f"player(s)); got a {type(game).__name__} with observations "
-                                 f"{_sizes(game)[0]}, {_sizes(game)[1]} moves, "
-                                 f"{_sizes(game)[2]} player(s)")
+            sizes = _sizes(game)
+            if sizes != self._sizes:
+                raise ValueError(f"this agent plays {self.config.game} "
+                                 f"({_described(self._sizes)}); got a {type(game).__name__} "
+                                 f"with {_described(sizes)}")
 
     def _search_views(self, mcts: MCTS, views: Augmentation, observations: np.ndarray,
                       legal: np.ndarray, to_play: np.ndarray) -> SearchResult:
@@ -128,6 +127,10 @@ class Agent:
 
 def _sizes(game: Game) -> tuple[tuple[int, ...], int, int]:
     return tuple(game.observation_shape), int(game.num_actions), int(game.num_players)
+
+
+def _described(sizes: tuple[tuple[int, ...], int, int]) -> str:
+    return f"observations {sizes[0]}, {sizes[1]} moves, {sizes[2]} player(s)"
 
 
 def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024) -> Agent:

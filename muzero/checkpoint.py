@@ -172,6 +172,20 @@ def save_checkpoint(run_dir: Path, step: int, meta: dict, save_weights,
     return final
 
 
+def checkpoints_before(path: str | os.PathLike) -> list[Path]:
+    """The checkpoints of a run older than the one `path` names (a checkpoint folder, or a run
+    folder through `latest`; all of the run's if `latest` is missing), oldest first: where a
+    resume can fall back to when that one is damaged."""
+    path = Path(path)
+    if (path / SIDECAR).exists():
+        run_dir, newest = path.parent, path.name
+    else:
+        named = path / LATEST
+        run_dir, newest = path, named.read_text().strip() if named.is_file() else None
+    return [folder for folder in sorted(run_dir.glob("step-*"))
+            if (folder / SIDECAR).is_file() and (newest is None or folder.name < newest)]
+
+
 def resolve(path: str | os.PathLike, pointer: str = LATEST) -> Path:
     """A checkpoint folder from itself or from its run folder, through `pointer` (`latest`, or
     `agent`, which runs written before it existed lack: then `latest`)."""

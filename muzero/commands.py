@@ -8,7 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from muzero.checkpoint import AGENT, LATEST, SIDECAR, CheckpointError, load_checkpoint
+from muzero.checkpoint import (
+    AGENT,
+    LATEST,
+    CheckpointError,
+    checkpoints_before,
+    load_checkpoint,
+)
 from muzero.config import RUNTIME_FIELDS, Config
 from muzero.config_flags import config_overrides
 from muzero.contract import check_game_contract
@@ -58,19 +64,12 @@ def _naming_other_checkpoints(error: Exception, path: Path) -> CheckpointError:
     """A damaged checkpoint need not end a long run: the error names the run's earlier
     checkpoints and the `--resume` that continues from the newest of them. `path` is the
     checkpoint that failed, or the run folder whose `latest` names it."""
-    if (path / SIDECAR).exists():
-        run_dir, failed = path.parent, path
-    else:
-        named = path / LATEST
-        run_dir = path
-        failed = path / named.read_text().strip() if named.is_file() else None
-    others = [folder for folder in sorted(run_dir.glob("step-*"))
-              if (folder / SIDECAR).is_file() and (failed is None or folder.name < failed.name)]
-    if not others:
+    earlier = checkpoints_before(path)
+    if not earlier:
         return CheckpointError(str(error))
     return CheckpointError(f"{error}; if that checkpoint is damaged, this run's earlier ones "
-                           f"are {', '.join(folder.name for folder in others)} (continue from "
-                           f"the newest with --resume {others[-1]})")
+                           f"are {', '.join(folder.name for folder in earlier)} (continue from "
+                           f"the newest with --resume {earlier[-1]})")
 
 
 def _check_new_run_folder(run_dir: Path) -> None:
