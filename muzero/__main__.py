@@ -16,7 +16,7 @@ from muzero.game import GameError
 from muzero.network import WeightsMismatchError
 from muzero.plugins import UnknownGameError, available_games
 from muzero.server.client import ServerError, ServerUnavailable
-from muzero.server.folder import FolderLocked
+from muzero.server.folder import DEFAULT_KEEP_VERSIONS, FolderLocked
 
 DEFAULT_PORT = 5000
 
@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--allow-no-token", action="store_true",
                         help="listen on a non-loopback --host without a token (anyone who can "
                              "reach the port can then change the run)")
+    server.add_argument("--keep-versions", type=int, default=DEFAULT_KEEP_VERSIONS,
+                        metavar="N",
+                        help="weights versions kept on disk: the newest N (default "
+                             f"{DEFAULT_KEEP_VERSIONS}) and every checkpoint's; older ones are "
+                             "deleted as new ones arrive")
     _token_argument(server)
     _game_arguments(server, required=False)
 

@@ -197,7 +197,8 @@ def server(arguments: argparse.Namespace) -> int:
         config = config.replace(**{name: value for name, value in flags.items()
                                    if name in RUNTIME_FIELDS})
     configure_tensorflow(config)
-    store = Store(data_dir, _checked_game_plugin(config), config)
+    store = Store(data_dir, _checked_game_plugin(config), config,
+                  keep_versions=arguments.keep_versions)
     stats = store.stats()
     print(f"muzero server: {config.game}, {stats['games']} games, weights v{stats['version']} "
           f"(step {stats['step']}) in {data_dir}; listening on http://{arguments.host}:"

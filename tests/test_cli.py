@@ -1,4 +1,5 @@
 import pytest
+from server_helpers import free_port
 
 from games.tictactoe import make_config
 from muzero.__main__ import COMMANDS, build_parser, main
@@ -58,7 +59,7 @@ def test_client_without_a_role_is_a_usage_error():
 
 
 def test_server_on_a_new_folder_needs_a_game(tmp_path, capsys):
-    assert main(["server", "--data-dir", str(tmp_path / "new")]) == 2
+    assert main(["server", "--data-dir", str(tmp_path / "new"), "--port", str(free_port())]) == 2
     assert "give --game NAME" in capsys.readouterr().err
 
 

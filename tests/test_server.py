@@ -34,7 +34,9 @@ from muzero.network import network_for_game
 from muzero.plugins import load_game
 from muzero.selection import agent_score
 from muzero.server import wire
+from muzero.server.app import create_app
 from muzero.server.client import HttpClient, ServerError, ServerUnavailable, normalise_url
+from muzero.server.errors import NotFound
 from muzero.server.storage import Store, stored_config
 from muzero.training import Learner
 
@@ -623,6 +625,55 @@ def test_the_agent_average_comes_from_the_optimizer_state_or_falls_back_with_a_w
     assert store.weights.as_agent(added).path == added.path
     assert "no average for the agent" in warnings[-1]
     store.close()
+
+
+def test_old_weights_versions_are_pruned_but_not_the_checkpoints_or_the_agent(tmp_path):
+    """A long run publishes a version every publish interval: the store keeps the newest
+    `keep_versions` and every version at a checkpoint or an evaluated step (where the agent
+    comes from), deletes the others' weights, optimizer and averaged-agent files, and says a
+    pruned version is not kept. Restarted with fewer to keep, it prunes at once."""
+    config = stored_config_for_tests().replace(checkpoint_interval=10, num_steps=37,
+                                               agent_averaging=4)
+    store = Store(tmp_path / "data", TICTACTOE, config, keep_versions=3)
+    learner = Learner(network_for_game(TICTACTOE, config), config)
+    learner.network.save_weights_file(tmp_path / "w.weights.h5")
+    weights = (tmp_path / "w.weights.h5").read_bytes()
+    optimizer = wire.to_npz({f"v{i:04d}": a for i, a in enumerate(learner.optimizer_state())})
+    for step in [5, 7, 10, 15, 20, 25, 30, 35, 37]:  # versions 2 to 10 (1: the initial, step 0)
+        added = store.add_weights(weights, optimizer, step)
+        if step == 5:
+            store.weights.as_agent(added)  # writes v000002.agent.weights.h5 beside it
+        if step == 7:
+            draws = {"wins": 0, "draws": 5, "losses": 0}
+            store.append_log("evaluation", 7, {"matches": {"minimax": [draws, draws]}})
+    kept = [1, 3, 4, 6, 8, 9, 10]  # steps 0, 7 (evaluated), 10, 20, 30 and the newest three
+    files = sorted(path.name for path in store.weights.folder.iterdir())
+    assert files == sorted([f"v{v:06d}.weights.h5" for v in kept]
+                           + [f"v{v:06d}.optimizer.npz" for v in kept if v != 1])
+    assert [store.weights.get(v).version for v in kept] == kept
+    with pytest.raises(NotFound, match="weights version 5 is not kept"):
+        store.weights_version(5)
+    with pytest.raises(NotFound, match="no weights version 11$"):
+        store.weights_version(11)
+    assert store.agent_weights().version == 3  # the one evaluated step
+    http = create_app(store).test_client()
+    for route in ("weights/7", "optimizer/7"):
+        answer = http.get(f"/api/v1/{route}")
+        assert answer.status_code == 404 and "is not kept" in answer.json["error"]
+    assert http.get("/api/v1/weights/9").status_code == 200
+    (store.weights.folder / "v000009.optimizer.npz").unlink()  # as if pruned since looked up
+    answer = http.get("/api/v1/optimizer/9")
+    assert answer.status_code == 404 and "is not kept" in answer.json["error"]
+    store.close()
+
+    store = Store(tmp_path / "data", TICTACTOE, config, keep_versions=1)
+    assert [row[0] for row in store._db.execute("SELECT version FROM versions")] == \
+        [1, 3, 4, 6, 8, 10]
+    assert not (store.weights.folder / "v000009.weights.h5").exists()
+    assert store.latest_weights().version == 10
+    store.close()
+    with pytest.raises(ValueError, match="--keep-versions"):
+        Store(tmp_path / "data", TICTACTOE, config, keep_versions=0)
 
 
 # ----- the pages, in a real browser -----

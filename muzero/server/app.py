@@ -33,6 +33,7 @@ from muzero.server.guards import (
 )
 from muzero.server.playroom import PlayError, PlayRoom
 from muzero.server.storage import Store
+from muzero.server.versions import WeightVersions
 
 API = "/api/v1"
 SESSION_COOKIE = "muzero_session"
@@ -218,12 +219,17 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
         if etag in request.if_none_match:
             response = Response(status=304)
         else:
-            response = send_file(version.path, mimetype="application/x-hdf5", etag=False,
-                                 conditional=False, max_age=0)
+            response = _send_version_file(version.version, version.path, "application/x-hdf5")
         response.headers["X-Weights-Version"] = str(version.version)
         response.headers["X-Training-Step"] = str(version.step)
         response.set_etag(etag)
         return response
+
+    def _send_version_file(version: int, path, mimetype: str):
+        try:  # opened here: pruning after this leaves the open file readable
+            return send_file(path, mimetype=mimetype, etag=False, conditional=False, max_age=0)
+        except FileNotFoundError:  # pruned since it was looked up
+            raise NotFound(WeightVersions.not_kept(version)) from None
 
     def _stored_weights_response(version):
         if version is None:
@@ -247,7 +253,7 @@ def create_app(store: Store, token: str | None = None, max_body_bytes: int = DEF
         found = store.weights_version(version)
         if found.optimizer_path is None:
             raise NotFound(f"weights version {version} has no optimizer state")
-        return send_file(found.optimizer_path, mimetype="application/octet-stream")
+        return _send_version_file(version, found.optimizer_path, "application/octet-stream")
 
     @app.post(f"{API}/weights")
     def upload_weights():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 LOCK_FILE = "server.lock"
 TEMPORARY_PREFIX = ".upload-"  # weights and optimizer files being written
+DEFAULT_KEEP_VERSIONS = 20  # newest weights versions kept besides the checkpoints' (versions.py)
 
 
 class FolderLocked(RuntimeError):

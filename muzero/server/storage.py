@@ -1,7 +1,8 @@
 """The server's state, one job per part over one SQLite database (WAL mode) in the data folder:
 
 - `archive.GameArchive`: every acknowledged upload of games, and the replay buffer over them;
-- `versions.WeightVersions`: the weights (HDF5 files in `weights/`) and optimizer states;
+- `versions.WeightVersions`: the weights (HDF5 files in `weights/`) and optimizer states, the
+  newest and the checkpoints' kept;
 - `training_log.TrainingLog`: the losses and evaluations the trainer reports;
 - `clients.ClientTable`: who played or trained recently (in memory, for the dashboard).
 
@@ -33,7 +34,7 @@ from muzero.server import wire
 from muzero.server.archive import MAX_BATCH_SIZE, GameArchive
 from muzero.server.clients import ClientTable
 from muzero.server.errors import StoreError
-from muzero.server.folder import FolderLock, remove_leftovers
+from muzero.server.folder import DEFAULT_KEEP_VERSIONS, FolderLock, remove_leftovers
 from muzero.server.training_log import TrainingLog
 from muzero.server.versions import WeightsVersion, WeightVersions
 from muzero.training import build_optimizer
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS log (
     id INTEGER PRIMARY KEY, time REAL NOT NULL, step INTEGER NOT NULL, kind TEXT NOT NULL,
     data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS log_by_kind ON log (kind, step);
 """
 
 
@@ -61,7 +63,12 @@ class Store:
     """Everything the server keeps; every public method is safe to call from many threads."""
 
     def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None,
+                 keep_versions: int = DEFAULT_KEEP_VERSIONS):
+        if keep_versions < 1:
+            raise ValueError(f"keep_versions (--keep-versions) must be >= 1: the newest "
+                             f"weights serve self-play; got {keep_versions}")
+        self.keep_versions = keep_versions
         # absolute: a relative folder would be resolved against whatever directory a library
         # call assumes (Flask's send_file takes the package's), not the user's
         self.data_dir = Path(data_dir).resolve()
@@ -101,6 +108,7 @@ class Store:
         self.weights.check_on_disk()
         if self.weights.latest() is None:  # self-play can start before any training
             self.weights.save_initial()
+        self._prune_weights()  # a folder of an older server, or of a larger --keep-versions
 
     def _stored_config(self, config: Config) -> Config:
         """The folder's config (its hyper-parameters, with this process's runtime options), or
@@ -171,7 +179,17 @@ class Store:
                     client: str = "anonymous") -> WeightsVersion:
         added = self.weights.add(weights, optimizer, step)
         self.clients.seen(client, "train", time.time())
+        self._prune_weights()
         return added
+
+    def _prune_weights(self) -> int:
+        """Keep the newest `keep_versions` versions and those at the run's checkpoints and
+        evaluated steps (every step the agent can be chosen from)."""
+        evaluated = self.log.evaluated_steps()
+        interval, end = self.config.checkpoint_interval, self.config.num_steps
+        return self.weights.prune(
+            self.keep_versions,
+            lambda step: step in evaluated or step % interval == 0 or step == end)
 
     def append_log(self, kind: str, step: int, data: dict) -> None:
         self.log.append(kind, step, data)

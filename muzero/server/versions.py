@@ -5,6 +5,12 @@ A new version is written to a temporary file, checked against the game's network
 finite values; the optimizer state against the optimizer of that network), fsynced and renamed
 before its row is committed; a refused or failed upload leaves no file behind. Version numbers
 only grow, even past a version dropped at start-up because its file was lost or damaged.
+
+Old versions are pruned: a trainer publishes one every `--publish-interval` steps (tic-tac-toe:
+1.55 MB of weights and optimizer state a version, 0.6 MB a second, 370 GB a week), while clients
+only ever ask for the newest weights and the run's agent. The newest `keep_latest`
+versions stay (`--keep-versions`), and every version at a step the run keeps (its checkpoints
+and evaluated steps, where the agent comes from).
 """
 
 from __future__ import annotations
@@ -83,9 +89,39 @@ class WeightVersions:
         with self._lock:
             row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
                                    "WHERE version = ?", (version,)).fetchone()
+            newest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
         if row is None:
-            raise NotFound(f"no weights version {version}")
+            raise NotFound(self.not_kept(version) if version < newest
+                           else f"no weights version {version}")
         return self._version(row)
+
+    @staticmethod
+    def not_kept(version: int) -> str:
+        return (f"weights version {version} is not kept (the server keeps its newest versions "
+                f"and those of the run's checkpoints)")
+
+    def prune(self, keep_latest: int, keeps_step: Callable[[int], bool]) -> int:
+        """Delete the versions older than the newest `keep_latest` whose step `keeps_step`
+        does not keep; returns how many. Files go before rows: a server killed in between
+        finds rows without files at its next start, and drops them with a warning."""
+        with self._lock:
+            rows = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
+                                    "ORDER BY version DESC LIMIT -1 OFFSET ?",
+                                    (keep_latest,)).fetchall()
+            doomed = [row for row in rows if not keeps_step(row[1])]
+            for version, _, weights, optimizer in doomed:
+                for name in (weights, optimizer, f"v{version:06d}.agent.weights.h5"):
+                    if name is not None:
+                        (self.folder / name).unlink(missing_ok=True)
+            self._db.execute("BEGIN")
+            try:
+                for version, *_ in doomed:
+                    self._forget(version)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return len(doomed)
 
     def _version(self, row) -> WeightsVersion | None:
         if row is None:
