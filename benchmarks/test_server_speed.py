@@ -19,6 +19,7 @@ import requests
 from server_helpers import NPZ, ServerProcess, random_games
 
 from muzero.server import wire
+from muzero.server.ingest import IngestSeries
 
 CLIENTS = 4
 GAMES_PER_UPLOAD = 64
@@ -94,3 +95,16 @@ def test_batches_served_per_second(benchmark, record, server):
     record("server batches served/s (batch 256, K=5)", CLIENTS * BATCHES_PER_CLIENT / seconds,
            benchmark)
     _record_latencies(record, benchmark, "server batch request", latencies)
+
+
+def test_dashboard_ingest_chart_of_a_weeks_uploads(benchmark, record):
+    """The dashboard's games-over-time bins, asked every 2 s under the store's lock, over a
+    week of the README's asynchronous tic-tac-toe (320,000 uploads of 64 games)."""
+    uploads = 320_000
+    rng = np.random.default_rng(0)
+    received = np.sort(1.8e9 + rng.uniform(0, 7 * 24 * 3600, uploads))
+    series = IngestSeries(list(zip(received.tolist(), [64] * uploads, [448] * uploads)))
+    bins = benchmark(series.bins)
+    assert sum(bin_["games"] for bin_ in bins) == 64 * uploads
+    record("dashboard ingest bins of 320,000 uploads ms", benchmark.stats["mean"] * 1000,
+           benchmark)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ from muzero.server import wire
 from muzero.server.app import create_app
 from muzero.server.client import HttpClient, ServerError, ServerUnavailable, normalise_url
 from muzero.server.errors import NotFound
+from muzero.server.ingest import IngestSeries
 from muzero.server.storage import Store, stored_config
 from muzero.training import Learner
 
@@ -585,6 +588,8 @@ def test_store_rebuilds_the_same_replay_buffer(tmp_path):
     batch = store.sample(32)
     store.update_priorities(batch.indices, np.linspace(0, 2, 32).astype(np.float32))
     expected, meta = store.replay.state()
+    ingest = store.ingest_series()
+    assert sum(bin_["games"] for bin_ in ingest) == 36
     store.close()
     rebuilt = Store(tmp_path, TICTACTOE, config)
     arrays, rebuilt_meta = rebuilt.replay.state()
@@ -592,7 +597,37 @@ def test_store_rebuilds_the_same_replay_buffer(tmp_path):
         np.testing.assert_array_equal(arrays[name], array, err_msg=name)
     assert (rebuilt_meta["total_positions"], rebuilt_meta["total_games"]) == \
         (meta["total_positions"], meta["total_games"])
+    assert rebuilt.ingest_series() == ingest  # read back from the uploads table
     rebuilt.close()
+
+
+def _ingest_by_sql(db: sqlite3.Connection, min_bin_seconds: float) -> list[dict]:
+    """The reference: the same bins by a GROUP BY over the uploads table."""
+    first, last = db.execute("SELECT MIN(received), MAX(received) FROM uploads").fetchone()
+    bin_seconds = max(min_bin_seconds, math.ceil((last - first) / 500 / 10.0) * 10.0)
+    rows = db.execute("SELECT CAST(received / ? AS INTEGER) AS bin, SUM(num_games), "
+                      "SUM(num_positions) FROM uploads GROUP BY bin ORDER BY bin",
+                      (bin_seconds,)).fetchall()
+    return [{"time": row[0] * bin_seconds, "games": row[1], "positions": row[2]} for row in rows]
+
+
+@pytest.mark.parametrize("span", [50.0, 7 * 24 * 3600.0])  # 10 s bins; a week's, widened
+def test_the_ingest_series_bins_as_a_group_by_over_the_uploads_table(span):
+    rng = np.random.default_rng(4)
+    received = np.sort(1.8e9 + rng.uniform(0, span, 3000))
+    games = rng.integers(1, 65, 3000)
+    positions = games * rng.integers(5, 10, 3000)
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE uploads (received REAL, num_games INTEGER, num_positions INTEGER)")
+    db.executemany("INSERT INTO uploads VALUES (?, ?, ?)",
+                   zip(received.tolist(), games.tolist(), positions.tolist()))
+    expected = _ingest_by_sql(db, 10.0)
+    assert len(expected) == (5 if span < 100 else 498)  # bins of 10 s; of 1,210 s
+    loaded = IngestSeries(list(zip(received.tolist(), games.tolist(), positions.tolist())))
+    grown = IngestSeries([])
+    for row in zip(received.tolist(), games.tolist(), positions.tolist()):
+        grown.add(*row)  # past its first 1,024 rows
+    assert loaded.bins() == grown.bins() == expected
 
 
 def test_the_agent_average_comes_from_the_optimizer_state_or_falls_back_with_a_warning(tmp_path):

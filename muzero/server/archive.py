@@ -10,7 +10,6 @@ SQLite is the record; sampling never touches it.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 import time
@@ -26,13 +25,13 @@ from muzero.records import check_rewards, check_rules, check_time_limit
 from muzero.replay import ReplayBuffer, StoredPositions, TrainingBatch
 from muzero.server import wire
 from muzero.server.errors import StoreError
+from muzero.server.ingest import IngestSeries
 from muzero.symmetry import symmetries_from_plugin
 from muzero.targets import CheckedGames
 
 MAX_UPLOAD_BYTES = 48 * 1024 * 1024  # an upload's arrays, uncompressed, whatever the window
 MAX_BATCH_SIZE = 65536
 MAX_REANALYSE_POSITIONS = 4096  # stored positions one request for reanalysis may take
-MAX_INGEST_BINS = 500
 
 
 class GameArchive:
@@ -57,6 +56,8 @@ class GameArchive:
         self._rules_rng = np.random.default_rng(0)  # chance in replayed games is not compared
         self.batches_served = 0
         self._rebuild_replay()
+        self.ingest = IngestSeries(db.execute("SELECT received, num_games, num_positions FROM "
+                                              "uploads ORDER BY id").fetchall())
 
     def _upload_limits(self, game: Game) -> wire.ArchiveLimits:
         """An upload may carry at most a replay window of positions (longer games are refused
@@ -148,12 +149,14 @@ class GameArchive:
             new = done is None
             if new:
                 first_game, first_position = self.replay.total_games, self.replay.total_positions
+                received = time.time()
                 self._db.execute(
                     "INSERT INTO uploads (upload_id, client, received, first_game, num_games, "
                     "first_position, num_positions, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (upload_id, client, time.time(), first_game, games, first_position,
+                    (upload_id, client, received, first_game, games, first_position,
                      positions, sqlite3.Binary(data)))
                 self.replay.add_checked(*checked)
+                self.ingest.add(received, games, positions)
                 done = (first_game, games, first_position)
             return {"upload_id": upload_id, "first_game": done[0], "games": done[1],
                     "first_position": done[2], "total_games": self.replay.total_games}, new
@@ -203,18 +206,3 @@ class GameArchive:
             self._db.executemany("INSERT OR REPLACE INTO priorities VALUES (?, ?)",
                                  zip(indices.tolist(), errors.astype(np.float64).tolist()))
             return len(indices)
-
-    def ingest_series(self, min_bin_seconds: float = 10.0) -> list[dict]:
-        """Games received per time bin, oldest first: bins of 10 s, wider on a long run so
-        that there are at most `MAX_INGEST_BINS` of them."""
-        with self._lock:
-            first, last = self._db.execute("SELECT MIN(received), MAX(received) FROM uploads"
-                                           ).fetchone()
-            span = (last - first) if first is not None else 0.0
-            bin_seconds = max(min_bin_seconds, math.ceil(span / MAX_INGEST_BINS / 10.0) * 10.0)
-            rows = self._db.execute(
-                "SELECT CAST(received / ? AS INTEGER) AS bin, SUM(num_games), "
-                "SUM(num_positions) FROM uploads GROUP BY bin ORDER BY bin",
-                (bin_seconds,)).fetchall()
-        return [{"time": row[0] * bin_seconds, "games": row[1], "positions": row[2]}
-                for row in rows]

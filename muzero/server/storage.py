@@ -148,7 +148,8 @@ class Store:
         return self.games.refresh_targets(position_ids, policies, root_values)
 
     def ingest_series(self, min_bin_seconds: float = 10.0) -> list[dict]:
-        return self.games.ingest_series(min_bin_seconds)
+        with self._lock:  # uploads append to it
+            return self.games.ingest.bins(min_bin_seconds)
 
     def latest_weights(self) -> WeightsVersion | None:
         return self.weights.latest()
