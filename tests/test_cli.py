@@ -1,8 +1,12 @@
+import os
+import subprocess
+import sys
+
 import pytest
 from server_helpers import free_port
 
 from games.tictactoe import make_config
-from muzero.__main__ import COMMANDS, build_parser, main
+from muzero.__main__ import COMMANDS, build_parser, main, without_native_notices
 from muzero.checkpoint import save_checkpoint
 from muzero.commands import build_config
 from muzero.play import play_in_terminal
@@ -17,6 +21,28 @@ def test_every_command_has_help(argv, capsys):
         main(argv)
     assert exit_info.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_help_answers_without_loading_tensorflow():
+    """Parsing the command line, --help and usage errors need no TensorFlow (4 s to load)."""
+    probe = "import sys, muzero.__main__; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
+
+
+def test_a_command_prints_no_tensorflow_notices():
+    """TensorFlow 2.19-2.21 prints its import notices whatever TF_CPP_MIN_LOG_LEVEL says: a
+    command's standard error holds only what muzero says."""
+    result = subprocess.run([sys.executable, "-m", "muzero", "evaluate", "--checkpoint",
+                             "/no/such/run"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == "muzero: error: /no/such/run: no such checkpoint or run folder\n"
+
+
+def test_held_back_notices_leave_every_other_line_in_order(capfd):
+    with without_native_notices(("notice",)):
+        os.write(2, b"a native notice\nfirst line\n")
+        os.write(2, b"second line\nanother notice, unterminated")
+    assert capfd.readouterr().err == "first line\nsecond line\n"
 
 
 def test_unknown_game_exits_with_the_list(capsys):

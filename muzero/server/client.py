@@ -28,16 +28,9 @@ from muzero.records import GameRecord
 from muzero.replay import StoredPositions, TrainingBatch
 from muzero.server import wire
 from muzero.server.archive import MAX_REANALYSE_POSITIONS
+from muzero.server.errors import ServerError, ServerUnavailable
 
 RETRIED_STATUS = {500, 502, 503, 504}
-
-
-class ServerError(RuntimeError):
-    """The server refused a request (4xx); retrying the same request cannot help."""
-
-
-class ServerUnavailable(ConnectionError):
-    """The server did not answer within the client's patience."""
 
 
 def normalise_url(url: str, default_port: int = 5000) -> str:
