@@ -601,6 +601,23 @@ def test_store_rebuilds_the_same_replay_buffer(tmp_path):
     rebuilt.close()
 
 
+def test_priority_rows_of_positions_the_window_left_are_deleted(tmp_path):
+    """A restart applies only the window's priorities: the rows of older positions go, and
+    updates of them are not stored, so the table does not grow with every position played."""
+    store = Store(tmp_path, TICTACTOE, stored_config_for_tests().replace(replay_capacity=100))
+    store.add_games(wire.encode_games(random_games(6, seed=0)))
+    store.update_priorities(np.arange(20), np.full(20, 0.5, np.float32))
+    for seed in range(1, 6):
+        store.add_games(wire.encode_games(random_games(6, seed=seed)))
+    first = store.replay.games[0][0]
+    assert first > 20  # the first upload has left the window
+    newest = np.arange(first, first + 10)
+    store.update_priorities(np.concatenate([np.arange(5), newest]), np.full(15, 0.25, np.float32))
+    rows = store._db.execute("SELECT position_id FROM priorities ORDER BY position_id")
+    assert [row[0] for row in rows] == newest.tolist()
+    store.close()
+
+
 def _ingest_by_sql(db: sqlite3.Connection, min_bin_seconds: float) -> list[dict]:
     """The reference: the same bins by a GROUP BY over the uploads table."""
     first, last = db.execute("SELECT MIN(received), MAX(received) FROM uploads").fetchone()

@@ -197,12 +197,20 @@ class GameArchive:
                 raise StoreError(str(error)) from None
 
     def update_priorities(self, indices: np.ndarray, errors: np.ndarray) -> int:
-        """Apply and record new priorities; ids no longer in the buffer are skipped."""
+        """Apply and record new priorities; ids no longer in the buffer are skipped. The rows
+        of positions the window has left are deleted: a restart applies only the window's, and
+        a week-long run would otherwise keep a row for every position it ever played."""
         with self._lock:
             if len(indices) and (indices.min() < 0 or indices.max() >= self.replay.total_positions):
                 raise StoreError(f"priorities: position ids must be in [0, "
                                  f"{self.replay.total_positions})")
             self.replay.update_priorities(indices, errors)
-            self._db.executemany("INSERT OR REPLACE INTO priorities VALUES (?, ?)",
-                                 zip(indices.tolist(), errors.astype(np.float64).tolist()))
+            first = self.replay.games[0][0] if self.replay.games else 0
+            in_window = indices >= first
+            with self._db:  # one transaction: committed, or rolled back on an error
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO priorities VALUES (?, ?)",
+                                     zip(indices[in_window].tolist(),
+                                         errors[in_window].astype(np.float64).tolist()))
+                self._db.execute("DELETE FROM priorities WHERE position_id < ?", (first,))
             return len(indices)

@@ -113,14 +113,10 @@ class WeightVersions:
                 for name in (weights, optimizer, f"v{version:06d}.agent.weights.h5"):
                     if name is not None:
                         (self.folder / name).unlink(missing_ok=True)
-            self._db.execute("BEGIN")
-            try:
+            with self._db:  # one transaction: committed, or rolled back on an error
+                self._db.execute("BEGIN")
                 for version, *_ in doomed:
                     self._forget(version)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         return len(doomed)
 
     def _version(self, row) -> WeightsVersion | None:
