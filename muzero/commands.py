@@ -198,7 +198,7 @@ def server(arguments: argparse.Namespace) -> int:
                                    if name in RUNTIME_FIELDS})
     configure_tensorflow(config)
     store = Store(data_dir, _checked_game_plugin(config), config,
-                  keep_versions=arguments.keep_versions)
+                  keep_versions=arguments.keep_versions, keep_games=arguments.keep_games)
     stats = store.stats()
     print(f"muzero server: {config.game}, {stats['games']} games, weights v{stats['version']} "
           f"(step {stats['step']}) in {data_dir}; listening on http://{arguments.host}:"

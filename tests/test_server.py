@@ -28,6 +28,7 @@ from server_helpers import (
     error_text,
     free_port,
     random_games,
+    stored,
 )
 
 from muzero.__main__ import main
@@ -616,6 +617,72 @@ def test_priority_rows_of_positions_the_window_left_are_deleted(tmp_path):
     rows = store._db.execute("SELECT position_id FROM priorities ORDER BY position_id")
     assert [row[0] for row in rows] == newest.tolist()
     store.close()
+
+
+def _games_kept(store: Store) -> list[tuple[bool, bool]]:
+    """Per upload, oldest first: (whether it still holds games, whether a position of it is in
+    the replay window)."""
+    first = store.replay.games[0][0]
+    rows = store._db.execute("SELECT length(data), first_position + num_positions FROM uploads "
+                             "ORDER BY id")
+    return [(size > 0, end > first) for size, end in rows]
+
+
+def test_keep_games_window_empties_the_uploads_the_window_left_and_restarts_the_same(tmp_path):
+    """--keep-games window: an upload all of whose positions have left the replay window keeps
+    its row (the chart, a retried upload id) but not its games; training sees the same window
+    as with every game kept, and a restart rebuilds it. A folder of every game switched to
+    window is emptied at start."""
+    config = stored_config_for_tests().replace(replay_capacity=100)
+    everything = Store(tmp_path / "all", TICTACTOE, config)
+    store = Store(tmp_path / "window", TICTACTOE, config, keep_games="window")
+    acks = []
+    for seed in range(6):
+        body = wire.encode_games(random_games(6, seed=seed))
+        everything.add_games(body, upload_id=f"u{seed}")
+        acks.append(store.add_games(body, upload_id=f"u{seed}"))
+    kept = _games_kept(store)
+    assert [games for games, _ in kept] == [in_window for _, in_window in kept]
+    assert kept[0] == (False, False) and kept[-1] == (True, True)
+    assert all(games for games, _ in _games_kept(everything))
+    again = store.add_games(wire.encode_games(random_games(1)), upload_id="u0")
+    assert (again["first_game"], again["games"]) == (acks[0]["first_game"], acks[0]["games"])
+    expected = store.replay.state()[0]
+    for name, array in everything.replay.state()[0].items():
+        np.testing.assert_array_equal(expected[name], array, err_msg=name)
+    ingest = store.ingest_series()
+    store.close()
+    everything.close()
+    rebuilt = Store(tmp_path / "window", TICTACTOE, config, keep_games="window")
+    for name, array in rebuilt.replay.state()[0].items():
+        np.testing.assert_array_equal(expected[name], array, err_msg=name)
+    assert rebuilt.ingest_series() == ingest
+    rebuilt.close()
+    switched = Store(tmp_path / "all", TICTACTOE, config, keep_games="window")
+    assert _games_kept(switched) == kept
+    switched.close()
+    with pytest.raises(ValueError, match="--keep-games"):
+        Store(tmp_path / "all", TICTACTOE, config, keep_games="some")
+
+
+def test_the_server_command_passes_its_keep_flags_to_the_store(tmp_path):
+    server = ServerProcess(tmp_path / "data", flags=("--replay-capacity", "100", "--keep-games",
+                                                     "window", "--keep-versions", "1")).start()
+    try:
+        for seed in range(6):
+            requests.post(f"{server.url}/api/v1/games", headers=NPZ,
+                          data=wire.encode_games(random_games(6, seed=seed))).raise_for_status()
+        weights = requests.get(f"{server.url}/api/v1/weights/latest").content
+        for step in (3, 4):
+            HttpClient(server.url).upload_weights(weights, step=step)
+        summary = stored(server)
+    finally:
+        server.stop()
+    db = sqlite3.connect(server.data_dir / "muzero.sqlite3")
+    emptied = db.execute("SELECT COUNT(*) FROM uploads WHERE length(data) = 0").fetchone()[0]
+    db.close()
+    assert 0 < emptied < 6
+    assert summary["files"] == ["v000001.weights.h5", "v000003.weights.h5"]  # step 0, newest
 
 
 def _ingest_by_sql(db: sqlite3.Connection, min_bin_seconds: float) -> list[dict]:

@@ -38,7 +38,8 @@ class GameArchive:
     """Uploads in the `uploads` and `priorities` tables, and the replay buffer over them."""
 
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock, plugin: GamePlugin,
-                 config: Config, warn: Callable[[str], None]):
+                 config: Config, warn: Callable[[str], None], keep_games: str = "all"):
+        self.keep_games = keep_games  # one of folder.KEEP_GAMES
         self._db = db
         self._lock = lock
         self.plugin = plugin
@@ -58,6 +59,8 @@ class GameArchive:
         self._rebuild_replay()
         self.ingest = IngestSeries(db.execute("SELECT received, num_games, num_positions FROM "
                                               "uploads ORDER BY id").fetchall())
+        self._games_kept_from = 0  # uploads before this id hold no games (keep_games window)
+        self._drop_games_behind_window()
 
     def _upload_limits(self, game: Game) -> wire.ArchiveLimits:
         """An upload may carry at most a replay window of positions (longer games are refused
@@ -157,9 +160,25 @@ class GameArchive:
                      positions, sqlite3.Binary(data)))
                 self.replay.add_checked(*checked)
                 self.ingest.add(received, games, positions)
+                self._drop_games_behind_window()
                 done = (first_game, games, first_position)
             return {"upload_id": upload_id, "first_game": done[0], "games": done[1],
                     "first_position": done[2], "total_games": self.replay.total_games}, new
+
+    def _drop_games_behind_window(self) -> None:
+        """With keep_games window, empty the games of uploads every position of which has left
+        the replay window: a restart rebuilds the window from newer uploads, so they are never
+        read again, and SQLite reuses their pages for new games. The rows stay (the chart of
+        games received, a client retrying an upload id)."""
+        if self.keep_games != "window" or not self.replay.games:
+            return
+        first = self.replay.games[0][0]  # the window's oldest position
+        self._db.execute("UPDATE uploads SET data = X'' WHERE id >= ? AND "
+                         "first_position + num_positions <= ?", (self._games_kept_from, first))
+        kept = self._db.execute("SELECT MIN(id) FROM uploads WHERE id >= ? AND "
+                                "first_position + num_positions > ?",
+                                (self._games_kept_from, first)).fetchone()[0]
+        self._games_kept_from = kept if kept is not None else self._games_kept_from
 
     def sample(self, batch_size: int) -> TrainingBatch:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:

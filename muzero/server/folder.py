@@ -20,6 +20,7 @@ from pathlib import Path
 LOCK_FILE = "server.lock"
 TEMPORARY_PREFIX = ".upload-"  # weights and optimizer files being written
 DEFAULT_KEEP_VERSIONS = 20  # newest weights versions kept besides the checkpoints' (versions.py)
+KEEP_GAMES = ("all", "window")  # every upload's games, or the replay window's only (archive.py)
 
 
 class FolderLocked(RuntimeError):

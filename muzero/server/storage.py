@@ -34,7 +34,12 @@ from muzero.server import wire
 from muzero.server.archive import MAX_BATCH_SIZE, GameArchive
 from muzero.server.clients import ClientTable
 from muzero.server.errors import StoreError
-from muzero.server.folder import DEFAULT_KEEP_VERSIONS, FolderLock, remove_leftovers
+from muzero.server.folder import (
+    DEFAULT_KEEP_VERSIONS,
+    KEEP_GAMES,
+    FolderLock,
+    remove_leftovers,
+)
 from muzero.server.training_log import TrainingLog
 from muzero.server.versions import WeightsVersion, WeightVersions
 from muzero.training import build_optimizer
@@ -64,11 +69,15 @@ class Store:
 
     def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config,
                  warn: Callable[[str], None] | None = None,
-                 keep_versions: int = DEFAULT_KEEP_VERSIONS):
+                 keep_versions: int = DEFAULT_KEEP_VERSIONS, keep_games: str = "all"):
         if keep_versions < 1:
             raise ValueError(f"keep_versions (--keep-versions) must be >= 1: the newest "
                              f"weights serve self-play; got {keep_versions}")
+        if keep_games not in KEEP_GAMES:
+            raise ValueError(f"keep_games (--keep-games) must be one of {', '.join(KEEP_GAMES)}, "
+                             f"got {keep_games!r}")
         self.keep_versions = keep_versions
+        self.keep_games = keep_games
         # absolute: a relative folder would be resolved against whatever directory a library
         # call assumes (Flask's send_file takes the package's), not the user's
         self.data_dir = Path(data_dir).resolve()
@@ -103,7 +112,8 @@ class Store:
         self.started = time.time()
         self.clients = ClientTable()
         self.log = TrainingLog(self._db, self._lock)
-        self.games = GameArchive(self._db, self._lock, plugin, self.config, self._warn)
+        self.games = GameArchive(self._db, self._lock, plugin, self.config, self._warn,
+                                 self.keep_games)
         self.replay = self.games.replay
         self.weights.check_on_disk()
         if self.weights.latest() is None:  # self-play can start before any training
