@@ -173,8 +173,8 @@ class GameArchive:
         if self.keep_games != "window" or not self.replay.games:
             return
         first = self.replay.games[0][0]  # the window's oldest position
-        self._db.execute("UPDATE uploads SET data = X'' WHERE id >= ? AND "
-                         "first_position + num_positions <= ?", (self._games_kept_from, first))
+        self._db.execute("UPDATE uploads SET data = X'' WHERE id >= ? AND length(data) > 0 "
+                         "AND first_position + num_positions <= ?", (self._games_kept_from, first))
         kept = self._db.execute("SELECT MIN(id) FROM uploads WHERE id >= ? AND "
                                 "first_position + num_positions > ?",
                                 (self._games_kept_from, first)).fetchone()[0]
