@@ -97,6 +97,26 @@ def test_batches_served_per_second(benchmark, record, server):
     _record_latencies(record, benchmark, "server batch request", latencies)
 
 
+def test_priority_updates_per_second(benchmark, record, server):
+    """The learner posts the priorities of every batch it trains on (256 positions)."""
+    if server.stats()["games"] == 0:
+        requests.post(f"{server.url}/api/v1/games",
+                      data=wire.encode_games(random_games(512, seed=2)), headers=NPZ)
+    positions = server.stats()["positions"]
+    rng = np.random.default_rng(0)
+    bodies = [wire.encode_priorities(rng.integers(0, positions, 256),
+                                     rng.random(256).astype(np.float32)) for _ in range(20)]
+    url = f"{server.url}/api/v1/priorities"
+    work = [[bodies[(c + i) % len(bodies)] for i in range(BATCHES_PER_CLIENT)]
+            for c in range(CLIENTS)]
+    seconds, latencies = benchmark.pedantic(
+        lambda: _load(work, lambda session, body: session.post(url, data=body, headers=NPZ)),
+        rounds=1, iterations=1)
+    record("server priority updates/s (256 positions)", CLIENTS * BATCHES_PER_CLIENT / seconds,
+           benchmark)
+    _record_latencies(record, benchmark, "server priority update", latencies)
+
+
 def test_dashboard_ingest_chart_of_a_weeks_uploads(benchmark, record):
     """The dashboard's games-over-time bins, asked every 2 s under the store's lock, over a
     week of the README's asynchronous tic-tac-toe (320,000 uploads of 64 games)."""
