@@ -98,13 +98,15 @@ def test_batches_served_per_second(benchmark, record, server):
 
 
 def test_priority_updates_per_second(benchmark, record, server):
-    """The learner posts the priorities of every batch it trains on (256 positions)."""
+    """The learner posts the priorities of every batch it trains on (256 positions of the
+    replay window)."""
     if server.stats()["games"] == 0:
         requests.post(f"{server.url}/api/v1/games",
                       data=wire.encode_games(random_games(512, seed=2)), headers=NPZ)
-    positions = server.stats()["positions"]
+    stats = server.stats()
+    window = (stats["positions"] - stats["buffer_positions"], stats["positions"])
     rng = np.random.default_rng(0)
-    bodies = [wire.encode_priorities(rng.integers(0, positions, 256),
+    bodies = [wire.encode_priorities(rng.integers(*window, 256),
                                      rng.random(256).astype(np.float32)) for _ in range(20)]
     url = f"{server.url}/api/v1/priorities"
     work = [[bodies[(c + i) % len(bodies)] for i in range(BATCHES_PER_CLIENT)]
