@@ -127,10 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     _token_argument(upload)
 
     evaluate = subparsers.add_parser("evaluate", allow_abbrev=False,
-                                     help="play a checkpoint against opponents")
-    evaluate.add_argument("--checkpoint", required=True,
-                          help="checkpoint folder, or a run folder (its agent: the best "
-                               "evaluated checkpoint)")
+                                     help="play a checkpoint, or a server's agent, against "
+                                          "opponents")
+    evaluated = evaluate.add_mutually_exclusive_group(required=True)
+    evaluated.add_argument("--checkpoint",
+                           help="checkpoint folder, or a run folder (its agent: the best "
+                                "evaluated checkpoint)")
+    evaluated.add_argument("--server",
+                           help="URL of an asynchronous run's server: its agent (the best "
+                                "evaluated weights)")
+    _token_argument(evaluate)
     evaluate.add_argument("--opponent", default=None,
                           help="one of the game's opponents, or self (default: every opponent)")
     evaluate.add_argument("--games", type=int, default=None,
@@ -139,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seed of the evaluation games (a run's checkpoints met those of "
                                "its own --seed; another seed gives a figure free of the agent "
                                "selection's bias)")
-    evaluate.add_argument("--game", default=None, help="check that the checkpoint is of this game")
+    evaluate.add_argument("--game", default=None,
+                          help="check that the checkpoint or the server's run is of this game")
 
     play = subparsers.add_parser("play", allow_abbrev=False, help="play a game in the terminal")
     play.add_argument("--opponent", default="random", help="one of the game's opponents")

@@ -141,7 +141,14 @@ def load_agent(checkpoint: str | os.PathLike | Checkpoint, max_batch: int = 1024
     """
     found = (checkpoint if isinstance(checkpoint, Checkpoint)
              else load_checkpoint(checkpoint, AGENT))
-    plugin = load_game(found.config.game)
-    inference = inference_for_game(plugin, found.config)
-    inference.network.load_weights_file(found.agent_weights_path)
-    return Agent(plugin, found.config, inference, max_batch)
+    return agent_with_weights(found.config, found.agent_weights_path, max_batch)
+
+
+def agent_with_weights(config: Config, weights_path: str | os.PathLike,
+                       max_batch: int = 1024) -> Agent:
+    """The agent of `config`'s game playing the weights file at `weights_path` (a checkpoint's,
+    or the weights an asynchronous run's server serves as its agent)."""
+    plugin = load_game(config.game)
+    inference = inference_for_game(plugin, config)
+    inference.network.load_weights_file(weights_path)
+    return Agent(plugin, config, inference, max_batch)

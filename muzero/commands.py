@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -251,7 +252,7 @@ def train(arguments: argparse.Namespace) -> int:
     print(f"training done: step {trainer.learner.step}")
     if evaluation:
         print(f"final evaluation: {evaluation['summary']}")
-    version, step = client.agent_weights()
+    version, step, _ = client.agent_weights()
     print(f"agent: weights v{version} (step {step}), the best evaluated: "
           f"{client.url}/api/v1/weights/agent")
     return 0
@@ -271,19 +272,40 @@ def upload(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _server_agent(arguments: argparse.Namespace):
+    """The agent an asynchronous run's server serves (its best evaluated weights), and where
+    it came from."""
+    from muzero.agent import agent_with_weights
+    from muzero.server.client import HttpClient
+
+    client = HttpClient(arguments.server, _token(arguments), patience=60.0)
+    config = client.config()
+    if arguments.game is not None and arguments.game != config.game:
+        raise ValueError(f"the server runs {config.game!r}, not {arguments.game!r}")
+    version, step, weights = client.agent_weights()
+    with tempfile.TemporaryDirectory(prefix="muzero-agent-") as folder:
+        path = Path(folder) / "agent.weights.h5"
+        path.write_bytes(weights)
+        agent = agent_with_weights(config, path)
+    return agent, f"{client.url}: the run's agent, weights v{version} (step {step})"
+
+
 def evaluate(arguments: argparse.Namespace) -> int:
     from muzero.agent import load_agent
     from muzero.evaluation import evaluate as evaluate_agent
 
-    found = load_checkpoint(arguments.checkpoint, AGENT)
-    _checked_game(arguments, found.config)
-    agent = load_agent(found)
+    if arguments.server is not None:
+        agent, source = _server_agent(arguments)
+    else:
+        found = load_checkpoint(arguments.checkpoint, AGENT)
+        _checked_game(arguments, found.config)
+        agent, source = load_agent(found), f"{found.path} (step {found.step})"
     config = agent.config
     games = arguments.games if arguments.games is not None else config.num_eval_games
     if games < 1:
         raise ValueError(f"--games must be >= 1, got {games}")
     opponents = None if arguments.opponent is None else [arguments.opponent]
-    print(f"{found.path} (step {found.step}), {games} games per opponent")
+    print(f"{source}, {games} games per opponent")
     result = evaluate_agent(agent, agent.plugin, config, games, seed=arguments.seed,
                             opponents=opponents, baselines=True)
     for line in result["summary"].split(" | "):

@@ -102,9 +102,22 @@ def test_selfplay_and_training_clients_advance_the_run(run):
     # the agent: the best evaluated weights, as synchronous mode chooses (later on ties)
     scores = {entry["step"]: agent_score(entry["data"]) for entry in evaluations}
     best = max(scores, key=lambda step: (scores[step], step))
-    version, step = HttpClient(server.url).agent_weights()
+    version, step, _ = HttpClient(server.url).agent_weights()
     assert step == best
     assert f"agent: weights v{version} (step {best}), the best evaluated" in train_output
+
+
+def test_evaluate_plays_the_agent_the_server_serves(run, capsys):
+    """`evaluate --server URL`: the run's agent again, on games of another seed."""
+    server = run[0]
+    version, step, _ = HttpClient(server.url).agent_weights()
+    assert main(["evaluate", "--server", server.url, "--games", "2", "--seed", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert (f"{server.url}: the run's agent, weights v{version} (step {step}), 2 games per "
+            f"opponent") in printed
+    assert "\nminimax: seat 0 " in printed and "\nrandom: seat 0 " in printed
+    assert main(["evaluate", "--server", server.url, "--game", "onearmbandit"]) == 2
+    assert "the server runs 'tictactoe', not 'onearmbandit'" in capsys.readouterr().err
 
 
 def test_the_trainer_reports_like_synchronous_mode(run):

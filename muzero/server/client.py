@@ -147,11 +147,12 @@ class HttpClient:
         return (int(response.headers["X-Weights-Version"]),
                 int(response.headers["X-Training-Step"]), response.content)
 
-    def agent_weights(self) -> tuple[int, int]:
-        """(version, step) of the run's agent: the best evaluated weights (muzero/selection.py)."""
+    def agent_weights(self) -> tuple[int, int, bytes]:
+        """(version, step, HDF5 bytes) of the run's agent: the best evaluated weights
+        (muzero/selection.py)."""
         response = self.request("GET", "weights/agent")
         return (int(response.headers["X-Weights-Version"]),
-                int(response.headers["X-Training-Step"]))
+                int(response.headers["X-Training-Step"]), response.content)
 
     def optimizer_state(self, version: int) -> bytes | None:
         try:
