@@ -210,6 +210,14 @@ def server(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _running_config(client, arguments: argparse.Namespace) -> Config:
+    """The config of the server's run, checked against the command's --game."""
+    config = client.config()
+    if arguments.game is not None and arguments.game != config.game:
+        raise ValueError(f"the server runs {config.game!r}, not {arguments.game!r}")
+    return config
+
+
 def _connect(arguments: argparse.Namespace):
     """The HTTP client and the run's config (the server's, with this command's overrides)."""
     from muzero.runtime import configure_tensorflow
@@ -217,10 +225,7 @@ def _connect(arguments: argparse.Namespace):
 
     client = HttpClient(arguments.server, _token(arguments), log=lambda line: print(
         line, file=sys.stderr))
-    config = client.config()
-    if arguments.game is not None and arguments.game != config.game:
-        raise ValueError(f"the server runs {config.game!r}, not {arguments.game!r}")
-    config = config.replace(**_config_flags(arguments))
+    config = _running_config(client, arguments).replace(**_config_flags(arguments))
     configure_tensorflow(config)
     return client, config
 
@@ -279,9 +284,7 @@ def _server_agent(arguments: argparse.Namespace):
     from muzero.server.client import HttpClient
 
     client = HttpClient(arguments.server, _token(arguments), patience=60.0)
-    config = client.config()
-    if arguments.game is not None and arguments.game != config.game:
-        raise ValueError(f"the server runs {config.game!r}, not {arguments.game!r}")
+    config = _running_config(client, arguments)
     version, step, weights = client.agent_weights()
     with tempfile.TemporaryDirectory(prefix="muzero-agent-") as folder:
         path = Path(folder) / "agent.weights.h5"

@@ -89,9 +89,10 @@ class WeightVersions:
         with self._lock:
             row = self._db.execute("SELECT version, step, weights, optimizer FROM versions "
                                    "WHERE version = ?", (version,)).fetchone()
-            newest = self._db.execute("SELECT MAX(version) FROM versions").fetchone()[0] or 0
+            newest = None if row else self._db.execute("SELECT MAX(version) FROM versions"
+                                                        ).fetchone()[0]
         if row is None:
-            raise NotFound(self.not_kept(version) if version < newest
+            raise NotFound(self.not_kept(version) if version < (newest or 0)
                            else f"no weights version {version}")
         return self._version(row)
 
