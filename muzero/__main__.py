@@ -18,7 +18,12 @@ from muzero.config_flags import add_config_arguments
 from muzero.game import GameError
 from muzero.plugins import UnknownGameError, available_games
 from muzero.server.errors import ServerError, ServerUnavailable
-from muzero.server.folder import DEFAULT_KEEP_VERSIONS, KEEP_GAMES, FolderLocked
+from muzero.server.folder import (
+    DEFAULT_KEEP_GAMES,
+    DEFAULT_KEEP_VERSIONS,
+    KEEP_GAMES,
+    FolderLocked,
+)
 
 DEFAULT_PORT = 5000
 # What TensorFlow 2.19-2.21's native libraries print while it is imported, whatever
@@ -87,11 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--keep-versions", type=int, default=DEFAULT_KEEP_VERSIONS,
                         metavar="N",
                         help="weights versions kept on disk: the newest N (default "
-                             f"{DEFAULT_KEEP_VERSIONS}) and every checkpoint's; older ones are "
-                             "deleted as new ones arrive")
-    server.add_argument("--keep-games", choices=KEEP_GAMES, default="all",
-                        help="games kept on disk: every upload's (default), or only those "
-                             "still in the replay window (a restart needs no others)")
+                             f"{DEFAULT_KEEP_VERSIONS}), the run's agent and the checkpoints "
+                             "awaiting evaluation; others are deleted as new ones arrive")
+    server.add_argument("--keep-games", choices=KEEP_GAMES, default=DEFAULT_KEEP_GAMES,
+                        help="games kept on disk: only those still in the replay window "
+                             "(window, the default: a restart needs no others), or every "
+                             "upload's (all: the run's record, about 4 GB a day of "
+                             "tic-tac-toe on 2 cores)")
     _token_argument(server)
     _game_arguments(server, required=False)
 

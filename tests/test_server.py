@@ -642,13 +642,13 @@ def _games_kept(store: Store) -> list[tuple[bool, bool]]:
 
 
 def test_keep_games_window_empties_the_uploads_the_window_left_and_restarts_the_same(tmp_path):
-    """--keep-games window: an upload all of whose positions have left the replay window keeps
-    its row (the chart, a retried upload id) but not its games; training sees the same window
-    as with every game kept, and a restart rebuilds it. A folder of every game switched to
-    window is emptied at start."""
+    """--keep-games window (the default): an upload all of whose positions have left the
+    replay window keeps its row (the chart, a retried upload id) but not its games; training
+    sees the same window as with every game kept, and a restart rebuilds it. A folder of every
+    game switched to window is emptied at start, saying so."""
     config = stored_config_for_tests().replace(replay_capacity=100)
-    everything = Store(tmp_path / "all", TICTACTOE, config)
-    store = Store(tmp_path / "window", TICTACTOE, config, keep_games="window")
+    everything = Store(tmp_path / "all", TICTACTOE, config, keep_games="all")
+    store = Store(tmp_path / "window", TICTACTOE, config)
     acks = []
     for seed in range(6):
         body = wire.encode_games(random_games(6, seed=seed))
@@ -666,21 +666,30 @@ def test_keep_games_window_empties_the_uploads_the_window_left_and_restarts_the_
     ingest = store.ingest_series()
     store.close()
     everything.close()
-    rebuilt = Store(tmp_path / "window", TICTACTOE, config, keep_games="window")
+    warnings = []
+    rebuilt = Store(tmp_path / "window", TICTACTOE, config, warn=warnings.append)
     for name, array in rebuilt.replay.state()[0].items():
         np.testing.assert_array_equal(expected[name], array, err_msg=name)
     assert rebuilt.ingest_series() == ingest
     rebuilt.close()
-    switched = Store(tmp_path / "all", TICTACTOE, config, keep_games="window")
+    assert warnings == []  # nothing more to empty
+    switched = Store(tmp_path / "all", TICTACTOE, config, warn=warnings.append)
     assert _games_kept(switched) == kept
     switched.close()
+    emptied = sum(not games for games, _ in kept)
+    assert warnings == [f"emptied the games of {emptied} uploads that have left the replay "
+                        f"window (--keep-games window, the default; --keep-games all keeps "
+                        f"every game)"]
     with pytest.raises(ValueError, match="--keep-games"):
         Store(tmp_path / "all", TICTACTOE, config, keep_games="some")
 
 
-def test_the_server_command_passes_its_keep_flags_to_the_store(tmp_path):
-    server = ServerProcess(tmp_path / "data", flags=("--replay-capacity", "100", "--keep-games",
-                                                     "window", "--keep-versions", "1")).start()
+@pytest.mark.parametrize("keep_games", [(), ("--keep-games", "all")])
+def test_the_server_command_passes_its_keep_flags_to_the_store(tmp_path, keep_games):
+    """The server command's defaults and flags reach the store: the window's games only unless
+    `--keep-games all`; the newest `--keep-versions` weights."""
+    server = ServerProcess(tmp_path / "data", flags=("--replay-capacity", "100",
+                                                     "--keep-versions", "1", *keep_games)).start()
     try:
         for seed in range(6):
             requests.post(f"{server.url}/api/v1/games", headers=NPZ,
@@ -694,7 +703,7 @@ def test_the_server_command_passes_its_keep_flags_to_the_store(tmp_path):
     db = sqlite3.connect(server.data_dir / "muzero.sqlite3")
     emptied = db.execute("SELECT COUNT(*) FROM uploads WHERE length(data) = 0").fetchone()[0]
     db.close()
-    assert 0 < emptied < 6
+    assert (0 < emptied < 6) if not keep_games else emptied == 0
     assert summary["files"] == ["v000001.weights.h5", "v000003.weights.h5"]  # step 0, newest
 
 
@@ -759,53 +768,64 @@ def test_the_agent_average_comes_from_the_optimizer_state_or_falls_back_with_a_w
     store.close()
 
 
-def test_old_weights_versions_are_pruned_but_not_the_checkpoints_or_the_agent(tmp_path):
+def test_old_weights_versions_are_pruned_but_not_the_agent_or_a_checkpoint_awaiting_evaluation(
+        tmp_path):
     """A long run publishes a version every publish interval: the store keeps the newest
-    `keep_versions` and every version at a checkpoint or an evaluated step (where the agent
-    comes from), deletes the others' weights, optimizer and averaged-agent files, and says a
-    pruned version is not kept. Restarted with fewer to keep, it prunes at once."""
-    config = stored_config_for_tests().replace(checkpoint_interval=10, num_steps=37,
+    `keep_versions`, the agent's, and the checkpoints whose evaluation has not come yet (an
+    evaluated checkpoint that is not the agent can never become it), deletes the others'
+    weights, optimizer and averaged-agent files, and says a pruned version is not kept.
+    Restarted with fewer to keep, it prunes at once; a run without evaluations keeps no
+    checkpoint past the newest versions."""
+    config = stored_config_for_tests().replace(checkpoint_interval=10, num_steps=47,
                                                agent_averaging=4)
     store = Store(tmp_path / "data", TICTACTOE, config, keep_versions=3)
     learner = Learner(network_for_game(TICTACTOE, config), config)
     learner.network.save_weights_file(tmp_path / "w.weights.h5")
     weights = (tmp_path / "w.weights.h5").read_bytes()
     optimizer = wire.to_npz({f"v{i:04d}": a for i, a in enumerate(learner.optimizer_state())})
-    for step in [5, 7, 10, 15, 20, 25, 30, 35, 37]:  # versions 2 to 10 (1: the initial, step 0)
+    draws, lost = {"wins": 0, "draws": 5, "losses": 0}, {"wins": 0, "draws": 4, "losses": 1}
+    evaluations = {10: [draws, draws], 20: [draws, lost], 30: [draws, draws]}  # 30 ties 10
+    for step in [5, 7, 10, 15, 20, 25, 30, 35, 40, 45, 47]:  # versions 2 to 12 (1: step 0)
         added = store.add_weights(weights, optimizer, step)
         if step == 5:
             store.weights.as_agent(added)  # writes v000002.agent.weights.h5 beside it
-        if step == 7:
-            draws = {"wins": 0, "draws": 5, "losses": 0}
-            store.append_log("evaluation", 7, {"matches": {"minimax": [draws, draws]}})
-    kept = [1, 3, 4, 6, 8, 9, 10]  # steps 0, 7 (evaluated), 10, 20, 30 and the newest three
+        if step in evaluations:
+            store.append_log("evaluation", step, {"matches": {"minimax": evaluations[step]}})
+    assert store.agent_weights().version == 8  # step 30: the later of the two best
+    kept = [8, 10, 11, 12]  # the agent, the newest three, of which 40 and 47 await evaluation
     files = sorted(path.name for path in store.weights.folder.iterdir())
     assert files == sorted([f"v{v:06d}.weights.h5" for v in kept]
-                           + [f"v{v:06d}.optimizer.npz" for v in kept if v != 1])
+                           + [f"v{v:06d}.optimizer.npz" for v in kept]
+                           + ["v000008.agent.weights.h5"])
     assert [store.weights.get(v).version for v in kept] == kept
-    with pytest.raises(NotFound, match="weights version 5 is not kept"):
-        store.weights_version(5)
-    with pytest.raises(NotFound, match="no weights version 11$"):
-        store.weights_version(11)
-    assert store.agent_weights().version == 3  # the one evaluated step
+    with pytest.raises(NotFound, match="weights version 4 is not kept"):
+        store.weights_version(4)  # step 10, the agent until step 30 tied it
+    with pytest.raises(NotFound, match="no weights version 13$"):
+        store.weights_version(13)
     http = create_app(store).test_client()
-    for route in ("weights/7", "optimizer/7"):
+    for route in ("weights/6", "optimizer/6"):  # step 20, evaluated worse
         answer = http.get(f"/api/v1/{route}")
         assert answer.status_code == 404 and "is not kept" in answer.json["error"]
-    assert http.get("/api/v1/weights/9").status_code == 200
-    (store.weights.folder / "v000009.optimizer.npz").unlink()  # as if pruned since looked up
-    answer = http.get("/api/v1/optimizer/9")
+    assert http.get("/api/v1/weights/11").status_code == 200
+    (store.weights.folder / "v000011.optimizer.npz").unlink()  # as if pruned since looked up
+    answer = http.get("/api/v1/optimizer/11")
     assert answer.status_code == 404 and "is not kept" in answer.json["error"]
     store.close()
 
     store = Store(tmp_path / "data", TICTACTOE, config, keep_versions=1)
-    assert [row[0] for row in store._db.execute("SELECT version FROM versions")] == \
-        [1, 3, 4, 6, 8, 10]
-    assert not (store.weights.folder / "v000009.weights.h5").exists()
-    assert store.latest_weights().version == 10
+    assert [row[0] for row in store._db.execute("SELECT version FROM versions")] == [8, 10, 12]
+    assert not (store.weights.folder / "v000011.weights.h5").exists()
+    assert store.latest_weights().version == 12 and store.agent_weights().version == 8
     store.close()
     with pytest.raises(ValueError, match="--keep-versions"):
         Store(tmp_path / "data", TICTACTOE, config, keep_versions=0)
+
+    unevaluated = Store(tmp_path / "unevaluated", TICTACTOE,
+                        config.replace(num_eval_games=0), keep_versions=2)
+    for step in [10, 20, 30]:  # versions 2 to 4
+        unevaluated.add_weights(weights, optimizer, step)
+    assert [row[0] for row in unevaluated._db.execute("SELECT version FROM versions")] == [3, 4]
+    unevaluated.close()
 
 
 # ----- the pages, in a real browser -----

@@ -5,7 +5,8 @@ they can be replayed), committed to SQLite as the bytes received, and only then 
 buffer and acknowledged, so a server killed at any moment has every game it acknowledged. At
 start-up the buffer is rebuilt from the newest uploads that fill its window, numbered as before,
 and the priorities the learner reported are applied again: the same buffer, the same priorities.
-SQLite is the record; sampling never touches it.
+Sampling never touches SQLite. By default (`--keep-games window`) an upload's games go once every
+position of it has left the window, which nothing reads again; `all` keeps the run's record.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class GameArchive:
     """Uploads in the `uploads` and `priorities` tables, and the replay buffer over them."""
 
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock, plugin: GamePlugin,
-                 config: Config, warn: Callable[[str], None], keep_games: str = "all"):
+                 config: Config, warn: Callable[[str], None], keep_games: str):
         self.keep_games = keep_games  # one of folder.KEEP_GAMES
         self._db = db
         self._lock = lock
@@ -60,7 +61,10 @@ class GameArchive:
         self.ingest = IngestSeries(db.execute("SELECT received, num_games, num_positions FROM "
                                               "uploads ORDER BY id").fetchall())
         self._games_kept_from = 0  # uploads before this id hold no games (keep_games window)
-        self._drop_games_behind_window()
+        emptied = self._drop_games_behind_window()
+        if emptied:  # a folder of a server that kept every game (--keep-games all)
+            self._warn(f"emptied the games of {emptied} uploads that have left the replay window "
+                       f"(--keep-games window, the default; --keep-games all keeps every game)")
 
     def _upload_limits(self, game: Game) -> wire.ArchiveLimits:
         """An upload may carry at most a replay window of positions (longer games are refused
@@ -165,20 +169,22 @@ class GameArchive:
             return {"upload_id": upload_id, "first_game": done[0], "games": done[1],
                     "first_position": done[2], "total_games": self.replay.total_games}, new
 
-    def _drop_games_behind_window(self) -> None:
+    def _drop_games_behind_window(self) -> int:
         """With keep_games window, empty the games of uploads every position of which has left
         the replay window: a restart rebuilds the window from newer uploads, so they are never
         read again, and SQLite reuses their pages for new games. The rows stay (the chart of
-        games received, a client retrying an upload id)."""
+        games received, a client retrying an upload id). Returns how many were emptied."""
         if self.keep_games != "window" or not self.replay.games:
-            return
+            return 0
         first = self.replay.games[0][0]  # the window's oldest position
-        self._db.execute("UPDATE uploads SET data = X'' WHERE id >= ? AND length(data) > 0 "
-                         "AND first_position + num_positions <= ?", (self._games_kept_from, first))
+        emptied = self._db.execute("UPDATE uploads SET data = X'' WHERE id >= ? AND "
+                                   "length(data) > 0 AND first_position + num_positions <= ?",
+                                   (self._games_kept_from, first))
         kept = self._db.execute("SELECT MIN(id) FROM uploads WHERE id >= ? AND "
                                 "first_position + num_positions > ?",
                                 (self._games_kept_from, first)).fetchone()[0]
         self._games_kept_from = kept if kept is not None else self._games_kept_from
+        return emptied.rowcount
 
     def sample(self, batch_size: int) -> TrainingBatch:
         if not 1 <= batch_size <= MAX_BATCH_SIZE:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 LOCK_FILE = "server.lock"
 TEMPORARY_PREFIX = ".upload-"  # weights and optimizer files being written
-DEFAULT_KEEP_VERSIONS = 20  # newest weights versions kept besides the checkpoints' (versions.py)
+DEFAULT_KEEP_VERSIONS = 20  # newest weights versions kept besides the agent's (versions.py)
 KEEP_GAMES = ("all", "window")  # every upload's games, or the replay window's only (archive.py)
+DEFAULT_KEEP_GAMES = "window"  # nothing reads games that left the window; `all` grows ~4 GB a day
 
 
 class FolderLocked(RuntimeError):

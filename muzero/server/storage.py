@@ -2,7 +2,7 @@
 
 - `archive.GameArchive`: every acknowledged upload of games, and the replay buffer over them;
 - `versions.WeightVersions`: the weights (HDF5 files in `weights/`) and optimizer states, the
-  newest and the checkpoints' kept;
+  newest, the agent's and the checkpoints' awaiting evaluation kept;
 - `training_log.TrainingLog`: the losses and evaluations the trainer reports;
 - `clients.ClientTable`: who played or trained recently (in memory, for the dashboard).
 
@@ -15,6 +15,7 @@ entries in size, answers of the log in length, the table of recent clients in ti
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import sys
@@ -35,6 +36,7 @@ from muzero.server.archive import MAX_BATCH_SIZE, GameArchive
 from muzero.server.clients import ClientTable
 from muzero.server.errors import StoreError
 from muzero.server.folder import (
+    DEFAULT_KEEP_GAMES,
     DEFAULT_KEEP_VERSIONS,
     KEEP_GAMES,
     FolderLock,
@@ -69,7 +71,8 @@ class Store:
 
     def __init__(self, data_dir: str | os.PathLike, plugin: GamePlugin, config: Config,
                  warn: Callable[[str], None] | None = None,
-                 keep_versions: int = DEFAULT_KEEP_VERSIONS, keep_games: str = "all"):
+                 keep_versions: int = DEFAULT_KEEP_VERSIONS,
+                 keep_games: str = DEFAULT_KEEP_GAMES):
         if keep_versions < 1:
             raise ValueError(f"keep_versions (--keep-versions) must be >= 1: the newest "
                              f"weights serve self-play; got {keep_versions}")
@@ -170,6 +173,13 @@ class Store:
         ties; the latest weights before any evaluation. A logged entry that is not an
         evaluation of this version's form is no candidate. With agent averaging, the version's
         averaged weights: what the trainer evaluated."""
+        step = self._agent_step()
+        if step is None:
+            return self.weights.as_agent(self.latest_weights())
+        return self.weights.as_agent(self.weights.at_step(step))
+
+    def _agent_step(self) -> int | None:
+        """The step `agent_weights` serves; None before any evaluation."""
         selection = AgentSelection(self.config.agent_selection)
         with_weights = self.weights.steps()
         for step, evaluation in self.log.evaluations():
@@ -179,9 +189,7 @@ class Store:
                 selection.consider(step, evaluation)
             except (AttributeError, KeyError, TypeError, ValueError):
                 continue
-        if selection.step is None:
-            return self.weights.as_agent(self.latest_weights())
-        return self.weights.as_agent(self.weights.at_step(selection.step))
+        return selection.step
 
     def weights_version(self, version: int) -> WeightsVersion:
         return self.weights.get(version)
@@ -194,13 +202,20 @@ class Store:
         return added
 
     def _prune_weights(self) -> int:
-        """Keep the newest `keep_versions` versions and those at the run's checkpoints and
-        evaluated steps (every step the agent can be chosen from)."""
+        """Keep the newest `keep_versions` versions, the run's agent, and the checkpoints whose
+        evaluation has not come yet (the trainer publishes a checkpoint's weights, then logs
+        its evaluation). An evaluated checkpoint that is not the agent never becomes it: the
+        agent only moves to a later checkpoint that scores at least as well (or, with
+        `agent_selection = last`, to any later one). So a run keeps a bounded number of
+        versions, as synchronous mode keeps its last two checkpoints and the agent."""
+        agent = self._agent_step()
         evaluated = self.log.evaluated_steps()
+        awaiting_after = max(evaluated, default=-1) if self.config.num_eval_games else math.inf
         interval, end = self.config.checkpoint_interval, self.config.num_steps
         return self.weights.prune(
             self.keep_versions,
-            lambda step: step in evaluated or step % interval == 0 or step == end)
+            lambda step: step == agent or (step > awaiting_after
+                                           and (step % interval == 0 or step == end)))
 
     def append_log(self, kind: str, step: int, data: dict) -> None:
         self.log.append(kind, step, data)

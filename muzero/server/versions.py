@@ -9,8 +9,8 @@ only grow, even past a version dropped at start-up because its file was lost or 
 Old versions are pruned: a trainer publishes one every `--publish-interval` steps (tic-tac-toe:
 1.55 MB of weights and optimizer state a version, 0.6 MB a second, 370 GB a week), while clients
 only ever ask for the newest weights and the run's agent. The newest `keep_latest`
-versions stay (`--keep-versions`), and every version at a step the run keeps (its checkpoints
-and evaluated steps, where the agent comes from).
+versions stay (`--keep-versions`), and every version at a step the store keeps (the agent's, and
+checkpoints whose evaluation has not come yet: `Store._prune_weights`).
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class WeightVersions:
 
     @staticmethod
     def not_kept(version: int) -> str:
-        return (f"weights version {version} is not kept (the server keeps its newest versions "
-                f"and those of the run's checkpoints)")
+        return (f"weights version {version} is not kept (the server keeps its newest versions, "
+                f"the run's agent and the checkpoints awaiting evaluation)")
 
     def prune(self, keep_latest: int, keeps_step: Callable[[int], bool]) -> int:
         """Delete the versions older than the newest `keep_latest` whose step `keeps_step`
