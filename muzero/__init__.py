@@ -2,7 +2,8 @@
 
 The public face is small: the config, the game contract, game loading and trained agents. Search
 kernels, inference plumbing and self-play live in subpackages and are imported from there.
-`Agent` and `load_agent` load TensorFlow, so they are imported on first use, not with the package.
+`Agent` and `load_agent` load TensorFlow, so they are imported on first use, not with the package
+(TensorFlow's import notices held back, as on the command line: muzero/tensorflow_import.py).
 """
 
 from muzero.config import Config, ConfigError
@@ -33,5 +34,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
+        from muzero.tensorflow_import import import_tensorflow
+
+        import_tensorflow()
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'muzero' has no attribute {name!r}")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no start-up noise
 
@@ -24,14 +21,9 @@ from muzero.server.folder import (
     KEEP_GAMES,
     FolderLocked,
 )
+from muzero.tensorflow_import import import_tensorflow
 
 DEFAULT_PORT = 5000
-# What TensorFlow 2.19-2.21's native libraries print while it is imported, whatever
-# TF_CPP_MIN_LOG_LEVEL says (tensorflow/tensorflow#100442), twice (two libraries, each with its
-# own logging): six lines of notices before every command's first line.
-TENSORFLOW_IMPORT_NOTICES = ("All log messages before absl::InitializeLog() is called",
-                             "oneDNN custom operations are on",
-                             "Could not find cuda drivers on your machine")
 
 
 def _game_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -207,34 +199,12 @@ COMMANDS = {
 }
 
 
-@contextlib.contextmanager
-def without_native_notices(notices: tuple[str, ...]) -> Iterator[None]:
-    """Hold back the lines containing one of `notices` that native code (or Python) writes to
-    the process's standard error meanwhile; pass every other line on, in order, at the end."""
-    sys.stderr.flush()
-    kept = os.dup(2)
-    with tempfile.TemporaryFile() as written:
-        os.dup2(written.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(kept, 2)
-            os.close(kept)
-            written.seek(0)
-            for line in written.read().decode(errors="replace").splitlines(keepends=True):
-                if not any(notice in line for notice in notices):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()  # --help and usage errors answer without loading TensorFlow
     arguments = parser.parse_args(argv)
     if arguments.command is None:
         arguments = _short_form(parser, arguments, argv)
-    with without_native_notices(TENSORFLOW_IMPORT_NOTICES):
-        import tensorflow  # noqa: F401  (every command uses it; loaded here, once)
+    import_tensorflow()  # every command uses it: loaded here, once, without its notices
     try:
         return COMMANDS[arguments.command](arguments)
     except (UnknownGameError, ConfigError, GameError, CheckpointError, FolderLocked,

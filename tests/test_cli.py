@@ -6,11 +6,12 @@ import pytest
 from server_helpers import free_port
 
 from games.tictactoe import make_config
-from muzero.__main__ import COMMANDS, build_parser, main, without_native_notices
+from muzero.__main__ import COMMANDS, build_parser, main
 from muzero.checkpoint import save_checkpoint
 from muzero.commands import build_config
 from muzero.play import play_in_terminal
 from muzero.plugins import load_game
+from muzero.tensorflow_import import without_native_notices
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["server", "--help"], ["selfplay", "--help"],
@@ -36,6 +37,17 @@ def test_a_command_prints_no_tensorflow_notices():
                              "/no/such/run"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == "muzero: error: /no/such/run: no such checkpoint or run folder\n"
+
+
+def test_the_python_api_loads_tensorflow_without_its_notices():
+    """`from muzero import load_agent` (the README's API, the benchmark scripts) prints none of
+    TensorFlow's import notices either, with TF_CPP_MIN_LOG_LEVEL unset as in a user's shell."""
+    environment = {name: value for name, value in os.environ.items()
+                   if name != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", "import sys; from muzero import load_agent; "
+                             "print('tensorflow' in sys.modules)"],
+                            capture_output=True, text=True, timeout=120, env=environment)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")
 
 
 def test_held_back_notices_leave_every_other_line_in_order(capfd):
