@@ -3,8 +3,10 @@
 TensorFlow 2.19-2.21 prints absl's notices at import whatever TF_CPP_MIN_LOG_LEVEL says
 (tensorflow/tensorflow#100442), twice (two libraries, each with its own logging), and, unless
 that variable is set, which CPU instructions its build leaves unused: up to eight lines before a
-command's or a script's first line. The command line and the package's lazy `Agent` and
-`load_agent` import it here, so those lines are held back and every other line passes.
+command's or a script's first line, then more at its first operations (no CUDA driver, XLA's
+start). The command line and the package's lazy `Agent` and `load_agent` import it here, so
+those lines are held back, every other line passes, and TensorFlow's native log is off unless
+the user's TF_CPP_MIN_LOG_LEVEL asks for it (as the command line has always done).
 """
 
 from __future__ import annotations
@@ -47,5 +49,6 @@ def import_tensorflow() -> None:
     """Import TensorFlow unless it is already, holding back its import notices."""
     if "tensorflow" in sys.modules:
         return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read when TensorFlow loads
     with without_native_notices(TENSORFLOW_IMPORT_NOTICES):
         import tensorflow  # noqa: F401
