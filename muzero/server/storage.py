@@ -1,6 +1,6 @@
 """The server's state, one job per part over one SQLite database (WAL mode) in the data folder:
 
-- `archive.GameArchive`: every acknowledged upload of games, and the replay buffer over them;
+- `archive.GameArchive`: the acknowledged uploads of games, and the replay buffer over them;
 - `versions.WeightVersions`: the weights (HDF5 files in `weights/`) and optimizer states, the
   newest, the agent's and the checkpoints' awaiting evaluation kept;
 - `training_log.TrainingLog`: the losses and evaluations the trainer reports;
