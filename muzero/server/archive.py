@@ -5,8 +5,9 @@ they can be replayed), committed to SQLite as the bytes received, and only then 
 buffer and acknowledged, so a server killed at any moment keeps every game it acknowledged that
 its window holds. At start-up the buffer is rebuilt from the newest uploads that fill its window,
 numbered as before, and the priorities the learner reported are applied again: the same buffer,
-the same priorities. Sampling never touches SQLite. By default (`--keep-games window`) an upload's games go once every
-position of it has left the window, which nothing reads again; `all` keeps the run's record.
+the same priorities. Sampling never touches SQLite. By default (`--keep-games window`) an
+upload's games go once every position of it has left the window, which nothing reads again;
+`all` keeps the run's record.
 """
 
 from __future__ import annotations

@@ -173,16 +173,16 @@ class Store:
         ties; the latest weights before any evaluation. A logged entry that is not an
         evaluation of this version's form is no candidate. With agent averaging, the version's
         averaged weights: what the trainer evaluated."""
-        step = self._agent_step()
+        step = self._agent_step(self.log.evaluations())
         if step is None:
             return self.weights.as_agent(self.latest_weights())
         return self.weights.as_agent(self.weights.at_step(step))
 
-    def _agent_step(self) -> int | None:
-        """The step `agent_weights` serves; None before any evaluation."""
+    def _agent_step(self, evaluations: list[tuple[int, dict]]) -> int | None:
+        """The step `agent_weights` serves, from the log's `evaluations`; None before any."""
         selection = AgentSelection(self.config.agent_selection)
         with_weights = self.weights.steps()
-        for step, evaluation in self.log.evaluations():
+        for step, evaluation in evaluations:
             if step not in with_weights:
                 continue
             try:
@@ -208,9 +208,10 @@ class Store:
         agent only moves to a later checkpoint that scores at least as well (or, with
         `agent_selection = last`, to any later one). So a run keeps a bounded number of
         versions, as synchronous mode keeps its last two checkpoints and the agent."""
-        agent = self._agent_step()
-        evaluated = self.log.evaluated_steps()
-        awaiting_after = max(evaluated, default=-1) if self.config.num_eval_games else math.inf
+        evaluations = self.log.evaluations()
+        agent = self._agent_step(evaluations)
+        newest_evaluated = max((step for step, _ in evaluations), default=-1)
+        awaiting_after = newest_evaluated if self.config.num_eval_games else math.inf
         interval, end = self.config.checkpoint_interval, self.config.num_steps
         return self.weights.prune(
             self.keep_versions,

@@ -51,11 +51,6 @@ class TrainingLog:
                                     "ORDER BY id").fetchall()
         return [(row[0], json.loads(row[1])) for row in rows]
 
-    def evaluated_steps(self) -> set[int]:
-        with self._lock:
-            return {row[0] for row in self._db.execute(
-                "SELECT DISTINCT step FROM log WHERE kind = 'evaluation'")}
-
     def page(self, since_id: int = 0, limit: int = 1000) -> tuple[list[dict], bool]:
         """Up to `limit` entries after `since_id`, oldest first, and whether more follow."""
         limit = min(max(limit, 1), MAX_LOG_PAGE)

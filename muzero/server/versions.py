@@ -111,14 +111,18 @@ class WeightVersions:
                                     (keep_latest,)).fetchall()
             doomed = [row for row in rows if not keeps_step(row[1])]
             for version, _, weights, optimizer in doomed:
-                for name in (weights, optimizer, f"v{version:06d}.agent.weights.h5"):
-                    if name is not None:
-                        (self.folder / name).unlink(missing_ok=True)
+                stored = [self.folder / name for name in (weights, optimizer) if name]
+                for path in [*stored, self._agent_path(version)]:
+                    path.unlink(missing_ok=True)
             with self._db:  # one transaction: committed, or rolled back on an error
                 self._db.execute("BEGIN")
                 for version, *_ in doomed:
                     self._forget(version)
         return len(doomed)
+
+    def _agent_path(self, version: int) -> Path:
+        """Where `as_agent` writes the version's averaged weights."""
+        return self.folder / f"v{version:06d}.agent.weights.h5"
 
     def _version(self, row) -> WeightsVersion | None:
         if row is None:
@@ -141,7 +145,7 @@ class WeightVersions:
         as `vNNNNNN.agent.weights.h5`; otherwise `version` itself."""
         if version is None or not self._optimizer.use_ema or version.optimizer_path is None:
             return version
-        path = self.folder / f"v{version.version:06d}.agent.weights.h5"
+        path = self._agent_path(version.version)
         with self._lock:  # the check network and optimizer are shared with uploads
             if not path.exists():
                 try:
