@@ -20,6 +20,16 @@ arm leads to, the network's value beside the mean of the value targets its check
 buffer holds there (the whole window, then its newer half) and the Bayes value. A network that
 tracks the window's mean where that mean sits below Bayes is fitting stale returns of exploring
 self-play, not failing to fit (docs/experiments.md, fifteenth session).
+
+With `--plans` it also says whether the run's data held what the agent needed: the exact return
+of planning by backward induction on chances estimated three ways: (1) the risky arm's observed
+rate per (successes, failures) in the checkpoint's replay buffer (what a learner that knew the
+chance depends on those counts alone could get from the run's own pulls), (2) the same rate per
+position, safe pulls included (a table with no such knowledge), and (3) the network's reward
+head, its predicted reward of each arm taken as the arm's chance to pay. Planning needs a
+chance model MuZero's deterministic dynamics does not have; the two numbers bound what a better
+model or better targets could reach from the same data (docs/experiments.md, twenty-first
+session).
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from functools import cache
 
 import numpy as np
 
-from games.onearmbandit import DEFAULT_OPTIONS, RISKY, OneArmBandit, _bayes_table
+from games.onearmbandit import DEFAULT_OPTIONS, RISKY, SAFE, OneArmBandit, _bayes_table
 from muzero import load_agent
 from muzero.agent import Agent
 from muzero.checkpoint import AGENT, load_checkpoint
@@ -131,6 +141,78 @@ def print_values(run: str, agent: Agent, decisions: list[Counts], options: dict)
                   f"{newer:6.2f} ({newer_rows}) / {bayes:6.2f}")
 
 
+ArmRewards = dict[Counts, tuple[float, float]]  # expected reward of (safe, risky) at a position
+
+
+def planned_policy(rewards: ArmRewards, options: dict) -> dict[Counts, int]:
+    """The arm of highest value in every position by backward induction, each arm's expected
+    reward taken from `rewards` and the risky arm, which pays 1 or 0, paying with its expected
+    reward as chance (clipped to [0, 1]); safe on ties, as the Bayes player."""
+    value: dict[Counts, float] = {}
+    policy = {}
+    for position in reversed(positions(options["horizon"])):
+        successes, failures, safe_pulls = position
+        safe_reward, risky_reward = rewards[position]
+        pays = min(max(risky_reward, 0.0), 1.0)
+        safe = safe_reward + value.get((successes, failures, safe_pulls + 1), 0.0)
+        risky = (pays * (1.0 + value.get((successes + 1, failures, safe_pulls), 0.0))
+                 + (1.0 - pays) * value.get((successes, failures + 1, safe_pulls), 0.0))
+        value[position] = max(safe, risky)
+        policy[position] = RISKY if risky > safe else SAFE
+    return policy
+
+
+def observed_rewards(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                     position_ids: np.ndarray, options: dict,
+                     pool_safe_pulls: bool = True) -> ArmRewards:
+    """Per position, from a replay buffer's arrays: the safe reward, and the risky arm's rate of
+    paying over every risky pull stored at the same (successes, failures), whatever the safe
+    pulls (`pool_safe_pulls`; else at the same position only), with the uniform prior's one
+    success and one failure added ((paid + 1) / (pulls + 2): 0.5 where no pull was stored)."""
+    horizon = options["horizon"]
+    filled = position_ids >= 0
+    counts = np.rint(observations[filled] * horizon).astype(np.int64)
+    if pool_safe_pulls:
+        counts[:, 2] = 0
+    risky = actions[filled] == RISKY
+    paid = rewards[filled, 0] > 0.5
+    cells = np.ravel_multi_index(counts[risky].T, (horizon + 1,) * 3)
+    pulls = np.bincount(cells, minlength=(horizon + 1) ** 3)
+    pays = np.bincount(cells, weights=paid[risky], minlength=(horizon + 1) ** 3)
+    rate = (pays + 1.0) / (pulls + 2.0)
+    return {(successes, failures, safe_pulls):
+            (float(options["safe_reward"]),
+             float(rate[np.ravel_multi_index(
+                 (successes, failures, 0 if pool_safe_pulls else safe_pulls),
+                 (horizon + 1,) * 3)]))
+            for successes, failures, safe_pulls in positions(horizon)}
+
+
+def predicted_rewards(agent: Agent, options: dict) -> ArmRewards:
+    """Per position, the reward the agent's network predicts for each arm from the position's
+    real encoding (one dynamics step)."""
+    reachable = positions(options["horizon"])
+    observations = np.stack([game_at(position, options).observation() for position in reachable])
+    hidden = agent.model.initial_inference(observations).hidden
+    safe, risky = (agent.model.recurrent_inference(hidden, np.full(len(reachable), arm,
+                                                                  np.int32)).reward[:, 0]
+                   for arm in (SAFE, RISKY))
+    return {position: (float(s), float(r)) for position, s, r in zip(reachable, safe, risky)}
+
+
+def print_plans(run: str, agent: Agent, options: dict) -> None:
+    """The exact return of planning on the run's data and on its network's reward head."""
+    replay = load_checkpoint(run, AGENT).replay_arrays()
+    arrays = (replay["observations"], replay["actions"], replay["rewards"], replay["position_id"])
+    for label, rewards in (
+            ("the replay's observed rates", observed_rewards(*arrays, options)),
+            ("the same rates, each position apart",
+             observed_rewards(*arrays, options, pool_safe_pulls=False)),
+            ("the network's reward head", predicted_rewards(agent, options))):
+        print(f"  planned on {label}: exact expected return "
+              f"{expected_return(planned_policy(rewards, options), options):.4f}")
+
+
 Cost = tuple[float, float, Counts]  # reach x Bayes value given up, reach, position
 
 
@@ -181,6 +263,9 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=5, help="costliest decisions to list")
     parser.add_argument("--values", type=int, default=0, metavar="N",
                         help="for the N costliest decisions, the values behind them (see above)")
+    parser.add_argument("--plans", action="store_true",
+                        help="the exact return of planning on the run's data and on its reward "
+                             "head (see above)")
     arguments = parser.parse_args()
     for run in arguments.runs:
         agent = load_agent(run)
@@ -205,6 +290,8 @@ def main() -> None:
         if arguments.values:
             costly = [position for cost, _, position in costs[:arguments.values] if cost > 0.0]
             print_values(run, agent, costly, options)
+        if arguments.plans:
+            print_plans(run, agent, options)
 
 
 if __name__ == "__main__":

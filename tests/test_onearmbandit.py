@@ -8,7 +8,11 @@ from benchmarks.bandit_exact import (
     cost_by_direction,
     costliest_decisions,
     expected_return,
+    observed_rewards,
+    planned_policy,
     positions,
+    predicted_rewards,
+    print_plans,
     print_values,
     stored_target_means,
 )
@@ -24,6 +28,7 @@ from games.onearmbandit import (
     reference_value,
 )
 from muzero import load_agent
+from muzero.checkpoint import AGENT, load_checkpoint
 from muzero.config import Config
 from muzero.game import GameOverError, IllegalActionError
 from muzero.plugins import load_game
@@ -204,6 +209,47 @@ def test_stored_target_means_split_the_window_by_age():
     assert older_only[(0, 1, 0)][:2] == pytest.approx((7.5, 2))
 
 
+def test_planning_on_the_posterior_means_is_the_bayes_policy():
+    """benchmarks/bandit_exact.py --plans: backward induction on rewards that are the posterior
+    means plays exactly as the Bayes player (and reaches its value); on a risky arm that pays
+    less than the safe one everywhere it plays safe, and on a tie too."""
+    options = dict(DEFAULT_OPTIONS)
+    reachable = positions(options["horizon"])
+    posterior = {(s, f, k): (0.5, (s + 1) / (s + f + 2)) for s, f, k in reachable}
+    planned = planned_policy(posterior, options)
+    assert planned == bayes_policy(options)
+    assert expected_return(planned, options) == pytest.approx(bayes_optimal_value(), abs=1e-9)
+    for rate in (0.4, 0.5):
+        constant = planned_policy(dict.fromkeys(reachable, (0.5, rate)), options)
+        assert set(constant.values()) == {SAFE}
+    assert set(planned_policy(dict.fromkeys(reachable, (0.5, 0.6)), options).values()) == {RISKY}
+
+
+def test_observed_rewards_pool_the_risky_pulls_by_successes_and_failures():
+    """--plans' data estimate: the risky arm's rate per (successes, failures) over every stored
+    risky pull there, whatever the safe pulls (or per position, when asked), with one success and
+    one failure added; safe pulls and empty rows count for nothing."""
+    options = dict(DEFAULT_OPTIONS)
+    counts = np.array([[0, 1, 0], [0, 1, 3], [0, 1, 2], [1, 0, 0], [0, 1, 0], [1, 0, 5]])
+    observations = counts.astype(np.float32) / np.float32(options["horizon"])
+    actions = np.array([RISKY, RISKY, SAFE, RISKY, RISKY, RISKY])
+    rewards = np.array([[1.0], [0.0], [0.5], [1.0], [1.0], [0.0]], np.float32)
+    position_ids = np.array([0, 1, 2, 3, -1, 4])  # row 4 is empty
+    observed = observed_rewards(observations, actions, rewards, position_ids, options)
+    assert set(observed) == set(positions(options["horizon"]))
+    for safe_pulls in (0, 2, 7):
+        assert observed[(0, 1, safe_pulls)] == pytest.approx((0.5, 2 / 4))  # 1 of 2 paid
+        assert observed[(1, 0, safe_pulls)] == pytest.approx((0.5, 2 / 4))  # 1 of 2 paid
+    assert observed[(0, 0, 0)] == pytest.approx((0.5, 0.5))  # no pull stored
+    assert observed[(2, 3, 1)] == pytest.approx((0.5, 0.5))
+    apart = observed_rewards(observations, actions, rewards, position_ids, options,
+                             pool_safe_pulls=False)
+    assert apart[(0, 1, 0)] == pytest.approx((0.5, 2 / 3))  # 1 of 1 paid (row 4 is empty)
+    assert apart[(0, 1, 3)] == pytest.approx((0.5, 1 / 3))  # 0 of 1
+    assert apart[(0, 1, 2)] == pytest.approx((0.5, 0.5))  # a safe pull only
+    assert apart[(1, 0, 5)] == pytest.approx((0.5, 1 / 3))
+
+
 def test_print_values_reads_a_real_run(tmp_path, capsys):
     """`--values` on a run that trained: each row shows the network's value of the position's
     real encoding, the replay's rows there and the Bayes value; the first position's rows are
@@ -230,6 +276,22 @@ def test_print_values_reads_a_real_run(tmp_path, capsys):
     assert float(rows["here"][3]) == pytest.approx(bayes_optimal_value(), abs=0.006)
     table = _bayes_table(20, 0.5)
     assert float(rows["risky fails"][3]) == pytest.approx(table[1, 0, 1].max(), abs=0.006)
+
+    predicted = predicted_rewards(agent, options)
+    hand = agent.model.initial_inference(np.array([[0, 1, 2]], np.float32) / 20).hidden
+    for arm in (SAFE, RISKY):
+        reward = agent.model.recurrent_inference(hand, np.array([arm], np.int32)).reward[0, 0]
+        assert predicted[(0, 1, 2)][arm] == pytest.approx(float(reward), abs=1e-5)
+    print_plans(str(tmp_path), agent, options)
+    plans = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in plans] == [
+        "  planned on the replay's observed rates", "  planned on the same rates, each position "
+        "apart", "  planned on the network's reward head"]
+    replay = load_checkpoint(tmp_path, AGENT).replay_arrays()
+    data = observed_rewards(replay["observations"], replay["actions"], replay["rewards"],
+                            replay["position_id"], options)
+    assert float(plans[0].split()[-1]) == pytest.approx(
+        expected_return(planned_policy(data, options), options), abs=1e-4)
 
 
 def test_cost_by_direction_names_which_way_a_policy_errs():
