@@ -27,9 +27,9 @@ rate per (successes, failures) in the checkpoint's replay buffer (what a learner
 chance depends on those counts alone could get from the run's own pulls), (2) the same rate per
 position, safe pulls included (a table with no such knowledge), and (3) the network's reward
 head, its predicted reward of each arm taken as the arm's chance to pay. Planning needs a
-chance model MuZero's deterministic dynamics does not have; the two numbers bound what a better
-model or better targets could reach from the same data (docs/experiments.md, twenty-first
-session).
+chance model MuZero's deterministic dynamics does not have: (1) says what a learner with one
+could reach from the same data, (3) what the network's own reward model is worth
+(docs/experiments.md, twenty-first session).
 """
 
 from __future__ import annotations
