@@ -22,13 +22,14 @@ tracks the window's mean where that mean sits below Bayes is fitting stale retur
 self-play, not failing to fit (docs/experiments.md, fifteenth session).
 
 With `--plans` it also says whether the run's data held what the agent needed: the exact return
-of planning by backward induction on chances estimated three ways: (1) the risky arm's observed
+of planning by backward induction on chances estimated four ways: (1) the risky arm's observed
 rate per (successes, failures) in the checkpoint's replay buffer (what a learner that knew the
 chance depends on those counts alone could get from the run's own pulls), (2) the same rate per
-position, safe pulls included (a table with no such knowledge), and (3) the network's reward
-head, its predicted reward of each arm taken as the arm's chance to pay. Planning needs a
-chance model MuZero's deterministic dynamics does not have: (1) says what a learner with one
-could reach from the same data, (3) what the network's own reward model is worth
+position, safe pulls included (a table with no such knowledge), (3) a small network fitted to
+the same pulls by cross-entropy (a chance head of its own, told nothing), and (4) the network's
+reward head, its predicted reward of each arm taken as the arm's chance to pay. Planning needs a
+chance model MuZero's deterministic dynamics does not have: (1) and (3) say what a learner with
+one could reach from the same data, (4) what the network's own reward model is worth
 (docs/experiments.md, twenty-first session).
 """
 
@@ -188,6 +189,31 @@ def observed_rewards(observations: np.ndarray, actions: np.ndarray, rewards: np.
             for successes, failures, safe_pulls in positions(horizon)}
 
 
+def fitted_chances(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                   position_ids: np.ndarray, options: dict, seed: int = 0) -> ArmRewards:
+    """Per position, the safe reward and the risky arm's chance to pay as a network of the
+    bandit's size (two hidden layers of 64), fitted by cross-entropy to the stored risky pulls'
+    outcomes from their real encodings, predicts it: what a chance head of its own, apart from
+    the reward head and the unrolls, learns from the same data without being told what the
+    chance depends on."""
+    import keras
+
+    filled = (position_ids >= 0) & (actions == RISKY)
+    keras.utils.set_random_seed(seed)
+    head = keras.Sequential([keras.Input(observations.shape[1:]),
+                             keras.layers.Dense(64, activation="relu"),
+                             keras.layers.Dense(64, activation="relu"),
+                             keras.layers.Dense(1, activation="sigmoid")])
+    head.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    head.fit(observations[filled], (rewards[filled, 0] > 0.5).astype(np.float32),
+             batch_size=256, epochs=30, verbose=0)
+    reachable = positions(options["horizon"])
+    encoded = np.stack([game_at(position, options).observation() for position in reachable])
+    chances = head.predict(encoded, batch_size=len(reachable), verbose=0)[:, 0]
+    return {position: (float(options["safe_reward"]), float(chance))
+            for position, chance in zip(reachable, chances)}
+
+
 def predicted_rewards(agent: Agent, options: dict) -> ArmRewards:
     """Per position, the reward the agent's network predicts for each arm from the position's
     real encoding (one dynamics step)."""
@@ -208,6 +234,7 @@ def print_plans(run: str, agent: Agent, options: dict) -> None:
             ("the replay's observed rates", observed_rewards(*arrays, options)),
             ("the same rates, each position apart",
              observed_rewards(*arrays, options, pool_safe_pulls=False)),
+            ("a chance head fitted to the replay's pulls", fitted_chances(*arrays, options)),
             ("the network's reward head", predicted_rewards(agent, options))):
         print(f"  planned on {label}: exact expected return "
               f"{expected_return(planned_policy(rewards, options), options):.4f}")

@@ -8,6 +8,7 @@ from benchmarks.bandit_exact import (
     cost_by_direction,
     costliest_decisions,
     expected_return,
+    fitted_chances,
     observed_rewards,
     planned_policy,
     positions,
@@ -250,6 +251,37 @@ def test_observed_rewards_pool_the_risky_pulls_by_successes_and_failures():
     assert apart[(1, 0, 5)] == pytest.approx((0.5, 1 / 3))
 
 
+def test_a_fitted_chance_head_learns_the_posterior_from_pulls():
+    """--plans' chance head: fitted to the outcomes of risky pulls by a player that pulls the
+    risky arm four times in five (the hidden chance drawn from the prior each episode), it
+    predicts the posterior mean where the pulls are many, and planning on it comes near the Bayes
+    return; it sees the real encodings only, not the counts' meaning."""
+    options = dict(DEFAULT_OPTIONS)
+    rng = np.random.default_rng(0)
+    counts, actions, paid = [], [], []
+    for _ in range(2000):
+        chance, position = rng.random(), [0, 0, 0]
+        for _ in range(options["horizon"]):
+            counts.append(list(position))
+            if rng.random() < 0.8:
+                actions.append(RISKY)
+                paid.append(float(rng.random() < chance))
+                position[0 if paid[-1] else 1] += 1
+            else:
+                actions.append(SAFE)
+                paid.append(options["safe_reward"])
+                position[2] += 1
+    observations = np.array(counts, np.float32) / np.float32(options["horizon"])
+    fitted = fitted_chances(observations, np.array(actions), np.array(paid, np.float32)[:, None],
+                            np.arange(len(actions)), options)
+    for position in ((0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 1), (2, 1, 0)):
+        posterior = (position[0] + 1) / (position[0] + position[1] + 2)
+        assert fitted[position][1] == pytest.approx(posterior, abs=0.07)  # seeds 0-2: <= 0.047
+        assert fitted[position][0] == options["safe_reward"]
+    planned = expected_return(planned_policy(fitted, options), options)
+    assert planned > bayes_optimal_value() - 0.08  # seeds 0-2: 11.883-11.912; always safe 10
+
+
 def test_print_values_reads_a_real_run(tmp_path, capsys):
     """`--values` on a run that trained: each row shows the network's value of the position's
     real encoding, the replay's rows there and the Bayes value; the first position's rows are
@@ -286,7 +318,8 @@ def test_print_values_reads_a_real_run(tmp_path, capsys):
     plans = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in plans] == [
         "  planned on the replay's observed rates", "  planned on the same rates, each position "
-        "apart", "  planned on the network's reward head"]
+        "apart", "  planned on a chance head fitted to the replay's pulls",
+        "  planned on the network's reward head"]
     replay = load_checkpoint(tmp_path, AGENT).replay_arrays()
     data = observed_rewards(replay["observations"], replay["actions"], replay["rewards"],
                             replay["position_id"], options)
