@@ -61,6 +61,11 @@ def game_at(position: Counts, options: dict) -> OneArmBandit:
     return game
 
 
+def encodings(reachable: list[Counts], options: dict) -> np.ndarray:
+    """The game's observations of `reachable` positions, stacked for one network call."""
+    return np.stack([game_at(position, options).observation() for position in reachable])
+
+
 def agent_policy(run: str) -> tuple[dict[Counts, int], dict]:
     """The agent's arm in every position with a pull left, and the game options it learned."""
     return policy_of(load_agent(run))
@@ -114,16 +119,16 @@ def stored_target_means(observations: np.ndarray, values: np.ndarray, position_i
             in zip(found.tolist(), totals, rows, newer_means, newer_rows)}
 
 
-def print_values(run: str, agent: Agent, decisions: list[Counts], options: dict) -> None:
-    """The network's value (`agent`, the run's), the replay's mean targets and the Bayes value
-    at each decision and at the positions its arms lead to."""
+def print_values(checkpoint: str, replay: dict[str, np.ndarray], agent: Agent,
+                 decisions: list[Counts], options: dict) -> None:
+    """The network's value (`agent`, the run's), the mean targets of the `replay` arrays of its
+    `checkpoint` (named) and the Bayes value at each decision and the positions its arms lead
+    to."""
     horizon = options["horizon"]
-    checkpoint = load_checkpoint(run, AGENT)
-    replay = checkpoint.replay_arrays()
     means = stored_target_means(replay["observations"], replay["values"],
                                 replay["position_id"], horizon)
     table = _bayes_table(horizon, float(options["safe_reward"]))
-    print(f"  values ({checkpoint.path.name}): network / replay's mean target, whole window (rows)"
+    print(f"  values ({checkpoint}): network / replay's mean target, whole window (rows)"
           f" / newer half (rows) / Bayes")
     for successes, failures, safe_pulls in decisions:
         print(f"  at {successes} successes {failures} failures {safe_pulls} safe pulls and after:")
@@ -133,8 +138,8 @@ def print_values(run: str, agent: Agent, decisions: list[Counts], options: dict)
                                 ("risky fails", (successes, failures + 1, safe_pulls))):
             if sum(position) >= horizon:
                 continue
-            observation = game_at(position, options).observation()[None]
-            value = float(agent.model.initial_inference(observation).value[0, 0])
+            value = float(agent.model.initial_inference(encodings([position], options))
+                          .value[0, 0])
             mean, rows, newer, newer_rows = means.get(position, (float("nan"), 0,
                                                                  float("nan"), 0))
             bayes = table[sum(position), position[0], position[1]].max()
@@ -208,8 +213,8 @@ def fitted_chances(observations: np.ndarray, actions: np.ndarray, rewards: np.nd
     head.fit(observations[filled], (rewards[filled, 0] > 0.5).astype(np.float32),
              batch_size=256, epochs=30, verbose=0)
     reachable = positions(options["horizon"])
-    encoded = np.stack([game_at(position, options).observation() for position in reachable])
-    chances = head.predict(encoded, batch_size=len(reachable), verbose=0)[:, 0]
+    chances = head.predict(encodings(reachable, options), batch_size=len(reachable),
+                           verbose=0)[:, 0]
     return {position: (float(options["safe_reward"]), float(chance))
             for position, chance in zip(reachable, chances)}
 
@@ -218,17 +223,16 @@ def predicted_rewards(agent: Agent, options: dict) -> ArmRewards:
     """Per position, the reward the agent's network predicts for each arm from the position's
     real encoding (one dynamics step)."""
     reachable = positions(options["horizon"])
-    observations = np.stack([game_at(position, options).observation() for position in reachable])
-    hidden = agent.model.initial_inference(observations).hidden
+    hidden = agent.model.initial_inference(encodings(reachable, options)).hidden
     safe, risky = (agent.model.recurrent_inference(hidden, np.full(len(reachable), arm,
                                                                   np.int32)).reward[:, 0]
                    for arm in (SAFE, RISKY))
     return {position: (float(s), float(r)) for position, s, r in zip(reachable, safe, risky)}
 
 
-def print_plans(run: str, agent: Agent, options: dict) -> None:
-    """The exact return of planning on the run's data and on its network's reward head."""
-    replay = load_checkpoint(run, AGENT).replay_arrays()
+def print_plans(replay: dict[str, np.ndarray], agent: Agent, options: dict) -> None:
+    """The exact return of planning on the run's data (its checkpoint's `replay` arrays) and on
+    its network's reward head."""
     arrays = (replay["observations"], replay["actions"], replay["rewards"], replay["position_id"])
     for label, rewards in (
             ("the replay's observed rates", observed_rewards(*arrays, options)),
@@ -314,11 +318,14 @@ def main() -> None:
             arm = "risky" if policy[(successes, failures, safe_pulls)] == RISKY else "safe"
             print(f"  costs {cost:.4f}: reached with chance {chance:.3f}, {successes} successes "
                   f"{failures} failures {safe_pulls} safe pulls, plays {arm}")
+        if arguments.values or arguments.plans:
+            checkpoint = load_checkpoint(run, AGENT)  # the agent's: its replay, read once
+            replay = checkpoint.replay_arrays()
         if arguments.values:
             costly = [position for cost, _, position in costs[:arguments.values] if cost > 0.0]
-            print_values(run, agent, costly, options)
+            print_values(checkpoint.path.name, replay, agent, costly, options)
         if arguments.plans:
-            print_plans(run, agent, options)
+            print_plans(replay, agent, options)
 
 
 if __name__ == "__main__":

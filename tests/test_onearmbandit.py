@@ -294,7 +294,9 @@ def test_print_values_reads_a_real_run(tmp_path, capsys):
                    log=lambda _: None).run()
     options = dict(DEFAULT_OPTIONS)
     agent = load_agent(tmp_path)
-    print_values(str(tmp_path), agent, [(0, 0, 0)], options)
+    checkpoint = load_checkpoint(tmp_path, AGENT)
+    replay = checkpoint.replay_arrays()
+    print_values(checkpoint.path.name, replay, agent, [(0, 0, 0)], options)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("  values (step-000004)")
     rows = {line.split("(")[0].strip(): line.split(":")[1].split("/") for line in lines[2:]}
@@ -314,13 +316,12 @@ def test_print_values_reads_a_real_run(tmp_path, capsys):
     for arm in (SAFE, RISKY):
         reward = agent.model.recurrent_inference(hand, np.array([arm], np.int32)).reward[0, 0]
         assert predicted[(0, 1, 2)][arm] == pytest.approx(float(reward), abs=1e-5)
-    print_plans(str(tmp_path), agent, options)
+    print_plans(replay, agent, options)
     plans = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in plans] == [
         "  planned on the replay's observed rates", "  planned on the same rates, each position "
         "apart", "  planned on a chance head fitted to the replay's pulls",
         "  planned on the network's reward head"]
-    replay = load_checkpoint(tmp_path, AGENT).replay_arrays()
     data = observed_rewards(replay["observations"], replay["actions"], replay["rewards"],
                             replay["position_id"], options)
     assert float(plans[0].split()[-1]) == pytest.approx(
