@@ -107,12 +107,12 @@ def test_cartpole_defaults_are_derived_and_flags_override_them():
     arguments = build_parser().parse_args(["--game", "gym:CartPole-v1", "--synchronous",
                                            "--num-simulations", "7"])
     config = build_config(arguments)
-    assert (config.network, config.discount, config.td_steps) == ("mlp", 0.99, 50)
+    assert (config.network, config.discount, config.td_steps) == ("mlp", 0.997, 50)
     assert config.temperature_schedule == "paper"
     assert config.reanalyse_ratio == 1.0
     assert config.agent_averaging == 1000  # the agent: a moving average (docs/experiments.md)
     assert config.random_move_probability == 0.0  # one player: no weak opponent to meet
-    assert config.scalar_support_size == 10  # h(100) = 9.15: returns up to 1 / (1 - 0.99)
+    assert config.scalar_support_size == 18  # h(333) = 17.6: returns up to 1 / (1 - 0.997)
     assert config.num_simulations == 7
     options = build_config(build_parser().parse_args(
         ["--game", "gym:CartPole-v1", "--game-options", '{"max_episode_steps": 50}']))
